@@ -1,0 +1,91 @@
+"""Evaluate a checkpoint: python src/eval.py ckpt_path=PATH [split=val|test] [data=...]
+
+The network is rebuilt from the config stored in the checkpoint by `src/train.py`; the data set
+too, unless `data=...` is given. Writes `metrics.json` (mIoU, mVC8, mVC16, per-class IoU) into the
+run's output folder and prints a table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+
+import hydra  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.utils.lightning import RUN_DEFINITION, instantiate_loggers  # noqa: E402
+from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or was not written by this suite's training."""
+
+
+def load_run_config(ckpt_path: str | Path) -> dict:
+    """The data / model / method config that `src/train.py` stored in the checkpoint."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: no file at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+        raise CheckpointError(f"ckpt_path: cannot read {path} as a checkpoint: {err}") from err
+    run_config = checkpoint.get("ssltm_run_config") if isinstance(checkpoint, dict) else None
+    if not run_config:
+        raise CheckpointError(
+            f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)"
+        )
+    return run_config
+
+
+def run(cfg: DictConfig) -> tuple[dict, dict]:
+    """Evaluate `cfg.ckpt_path` on `cfg.split`; returns the result and the objects."""
+    stored = load_run_config(cfg.ckpt_path)
+    with open_dict(cfg):
+        for key in RUN_DEFINITION:
+            if cfg.get(key) is None:  # not given on the command line: as trained
+                cfg[key] = stored[key]
+        cfg.data.eval_split = cfg.split
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    if datamodule.info.num_classes != cfg.model.num_classes:
+        raise CheckpointError(
+            f"the checkpoint predicts {cfg.model.num_classes} classes but data "
+            f"{datamodule.info.name!r} has {datamodule.info.num_classes}"
+        )
+    method = instantiate(cfg.method, model=instantiate(cfg.model))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, logger=instantiate_loggers(cfg.get("logger")) or False, callbacks=[]
+    )
+    trainer.validate(method, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    result = method.last_eval
+    names = result["class_names"]
+    output_dir = Path(cfg.paths.output_dir)
+    path = write_metrics(
+        output_dir / "metrics.json", result, names, checkpoint=str(cfg.ckpt_path), split=cfg.split
+    )
+    console = Console()
+    print_result(result, names, title=f"{datamodule.info.name} {cfg.split}: {cfg.ckpt_path}", console=console)
+    console.print(f"metrics: {path}")
+    OmegaConf.save(cfg, output_dir / "eval_config.yaml", resolve=True)
+    return result, dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()

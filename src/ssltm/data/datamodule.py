@@ -1,0 +1,148 @@
+"""A LightningDataModule that serves labelled and unlabelled clips of any `VideoSource`.
+
+Training yields `{"labelled": batch, "unlabelled": batch}` through Lightning's CombinedLoader (the
+unlabelled part only when the method uses it). An epoch is a fixed number of steps
+(`steps_per_epoch`), each loader drawing with replacement: with one labelled frame per video the
+labelled set is tiny, and semi-supervised training is naturally counted in iterations.
+Validation and test walk over whole videos in temporal order (every annotated frame is a query),
+which the video-consistency metric needs.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from pytorch_lightning.utilities import CombinedLoader
+from torch.utils.data import DataLoader, RandomSampler
+
+from ssltm.data.clips import ClipSampler, select_labelled
+from ssltm.data.dataset import ClipDataset, ClipItem
+from ssltm.data.info import DatasetInfo
+from ssltm.data.transforms import ClipTransform
+from ssltm.data.video import Video, VideoSource
+
+
+class VideoDataModule(pl.LightningDataModule):
+    """Labelled / unlabelled training clips and ordered evaluation clips of a video data set.
+
+    Args:
+        source: the data set (synthetic, CamVid, VSPW, Cityscapes).
+        clip: clip and reference-frame sampling.
+        train_transform, eval_transform: applied to whole clips.
+        labels: which annotated training frames are exposed as labelled: `one_per_video`, `all`,
+            or `every_k`. The others are served as unlabelled clips.
+        every_k: k for `labels=every_k`.
+        label_seed: seed of the choice of labelled frames.
+        batch_size: labelled clips per step.
+        unlabelled_batch_size: unlabelled clips per step (defaults to batch_size).
+        eval_batch_size: clips per evaluation step.
+        steps_per_epoch: training steps in one epoch.
+        num_workers: loader worker processes per loader.
+        use_unlabelled: serve the unlabelled loader (set from the method by the entry point).
+        hidden_labels: attach the hidden ground truth to unlabelled clips (diagnostics only).
+        eval_split: the split that `val_dataloader`/`test_dataloader` read.
+    """
+
+    def __init__(
+        self,
+        source: VideoSource,
+        clip: ClipSampler,
+        train_transform: ClipTransform,
+        eval_transform: ClipTransform,
+        labels: str = "one_per_video",
+        every_k: int = 10,
+        label_seed: int = 0,
+        batch_size: int = 8,
+        unlabelled_batch_size: int | None = None,
+        eval_batch_size: int = 8,
+        steps_per_epoch: int = 100,
+        num_workers: int = 2,
+        use_unlabelled: bool = True,
+        hidden_labels: bool = True,
+        eval_split: str = "val",
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.clip = clip
+        self.train_transform = train_transform
+        self.eval_transform = eval_transform
+        self.labels = labels
+        self.every_k = every_k
+        self.label_seed = label_seed
+        self.batch_size = batch_size
+        self.unlabelled_batch_size = unlabelled_batch_size or batch_size
+        self.eval_batch_size = eval_batch_size
+        self.steps_per_epoch = steps_per_epoch
+        self.num_workers = num_workers
+        self.use_unlabelled = use_unlabelled
+        self.hidden_labels = hidden_labels
+        self.eval_split = eval_split
+        self.labelled_set: ClipDataset | None = None
+        self.unlabelled_set: ClipDataset | None = None
+        self.eval_set: ClipDataset | None = None
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.source.info
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.labelled_set is None:
+            self._setup_train(self.source.videos("train"))
+        if self.eval_set is None:
+            videos = self.source.videos(self.eval_split)
+            items = [ClipItem(v, t) for v, video in enumerate(videos) for t in video.annotated]
+            if not items:
+                raise ValueError(f"{self.info.name}: split {self.eval_split!r} has no annotated frames")
+            self.eval_set = ClipDataset(
+                videos, items, self.clip, self.eval_transform, train=False, with_label=True
+            )
+
+    def _setup_train(self, videos: list[Video]) -> None:
+        labelled, unlabelled = [], []
+        for v, video in enumerate(videos):
+            chosen = set(
+                select_labelled(video.annotated, self.labels, self.every_k, self.label_seed, v)
+            )
+            labelled += [ClipItem(v, t) for t in sorted(chosen)]
+            unlabelled += [ClipItem(v, t) for t in range(video.num_frames) if t not in chosen]
+        if not labelled:
+            raise ValueError(f"{self.info.name}: the training split has no labelled frames")
+        common = dict(videos=videos, sampler=self.clip, transform=self.train_transform, train=True)
+        self.labelled_set = ClipDataset(items=labelled, with_label=True, **common)
+        self.unlabelled_set = ClipDataset(
+            items=unlabelled, with_label=False, with_hidden_label=self.hidden_labels, **common
+        )
+
+    def _loader(self, dataset: ClipDataset, batch_size: int, train: bool) -> DataLoader:
+        sampler = None
+        if train:  # fixed-length epochs, drawn with replacement
+            sampler = RandomSampler(
+                dataset, replacement=True, num_samples=self.steps_per_epoch * batch_size
+            )
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=train,
+        )
+
+    def train_dataloader(self) -> CombinedLoader:
+        loaders = {"labelled": self._loader(self.labelled_set, self.batch_size, train=True)}
+        if self.use_unlabelled:
+            if not len(self.unlabelled_set):
+                raise ValueError(
+                    f"{self.info.name}: no unlabelled training frames (data.labels={self.labels}); "
+                    "a semi-supervised method needs some"
+                )
+            loaders["unlabelled"] = self._loader(
+                self.unlabelled_set, self.unlabelled_batch_size, train=True
+            )
+        return CombinedLoader(loaders, mode="min_size")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.eval_set, self.eval_batch_size, train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()

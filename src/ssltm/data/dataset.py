@@ -1,0 +1,93 @@
+"""The sample contract of the suite, shared by every data set.
+
+A labelled sample is a dict:
+    frames     T 3 H W  float   T adjacent frames ending at the query (normalised)
+    reference  3 H W    float   one frame at distance d before the query (clamped into the video)
+    label      H W      long    ground truth of the query frame, IGNORE_INDEX = 255
+    meta       dict             video (str), query (int), frame_indices (T,), reference_index (int)
+An unlabelled sample is the same without `label`; it may carry `hidden_label` (the ground truth the
+method must not train on, all IGNORE_INDEX where none exists) for measuring pseudo-label quality.
+Batched by the default collate function, tensors gain a leading B.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from ssltm.data.clips import ClipSampler
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.data.transforms import ClipTransform, to_tensor_images
+from ssltm.data.video import Video
+
+
+@dataclass(frozen=True)
+class ClipItem:
+    video: int  # index into the dataset's list of videos
+    query: int  # frame index of the query frame
+
+
+class ClipDataset(Dataset):
+    """Clips around query frames of a list of videos.
+
+    Args:
+        videos: the videos.
+        items: which (video, query) pairs make the samples, in order.
+        sampler: frame indices of a clip and its reference.
+        transform: applied to all frames and labels of a sample at once.
+        train: random reference distance and random geometry when True.
+        with_label: put the query's ground truth in `label` (labelled samples).
+        with_hidden_label: put it in `hidden_label` instead (unlabelled samples, for diagnostics).
+    """
+
+    def __init__(
+        self,
+        videos: list[Video],
+        items: list[ClipItem],
+        sampler: ClipSampler,
+        transform: ClipTransform,
+        train: bool,
+        with_label: bool,
+        with_hidden_label: bool = False,
+    ) -> None:
+        self.videos = videos
+        self.items = items
+        self.sampler = sampler
+        self.transform = transform
+        self.train = train
+        self.with_label = with_label
+        self.with_hidden_label = with_hidden_label and not with_label
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        video = self.videos[item.video]
+        indices = self.sampler.clip_indices(item.query, video.num_frames)
+        ref = self.sampler.reference_index(item.query, video.num_frames, self.train)
+        images = to_tensor_images([video.frame(t) for t in [*indices, ref]])  # T+1 3 H W
+        labels = None
+        if self.with_label or self.with_hidden_label:
+            labels = self._query_label(video, item.query, images.shape[-2:])[None]  # 1 H W
+        images, labels = self.transform(images, labels, self.train)
+        sample = {
+            "frames": images[:-1],
+            "reference": images[-1],
+            "meta": {
+                "video": video.video_id,
+                "query": item.query,
+                "frame_indices": torch.tensor(indices),
+                "reference_index": ref,
+            },
+        }
+        if labels is not None:
+            sample["label" if self.with_label else "hidden_label"] = labels[0]
+        return sample
+
+    def _query_label(self, video: Video, t: int, size: torch.Size) -> torch.Tensor:
+        if t in video.annotated:
+            return torch.from_numpy(video.label(t)).long()
+        return torch.full(tuple(size), IGNORE_INDEX, dtype=torch.long)

@@ -1,0 +1,1 @@
+"""LightningModules that train a segmenter: supervised, mean teacher, iterative self-training."""

@@ -1,0 +1,114 @@
+"""What every training method shares: the loss on labelled clips, evaluation, optimisers.
+
+A method receives a plain segmenter (`model`), a partial optimiser and a partial scheduler from the
+config. Evaluation walks whole videos in order and reports mIoU, per-class IoU, mVC_8 and mVC_16
+(`VideoSegmentationMetrics`); `last_eval` keeps the latest result for the entry points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
+
+
+class SegmentationMethod(pl.LightningModule):
+    """Base class. Subclasses implement `training_step`.
+
+    Args:
+        model: a segmenter: `model(frames, reference) -> {"logits", "aux_logits"}`, both B K H W.
+        optimizer: partial optimiser, called with the parameters.
+        scheduler: partial scheduler, called with the optimiser and `total_steps`; or None.
+        num_classes: classes of the data set.
+        aux_weight: weight of the auxiliary head's loss.
+    """
+
+    #: whether the method trains on unlabelled clips (the data module serves them only then)
+    uses_unlabelled: bool = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
+        num_classes: int,
+        aux_weight: float = 0.4,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.num_classes = num_classes
+        self.aux_weight = aux_weight
+        self.eval_metrics = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
+        self.last_eval: dict | None = None
+
+    def forward(self, frames: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.model(frames, reference)
+
+    def supervised_loss(self, outputs: dict[str, torch.Tensor], label: torch.Tensor) -> dict:
+        """Cross-entropy on the query frame plus the weighted auxiliary loss."""
+        main = F.cross_entropy(outputs["logits"], label, ignore_index=IGNORE_INDEX)
+        aux = F.cross_entropy(outputs["aux_logits"], label, ignore_index=IGNORE_INDEX)
+        return {"loss": main + self.aux_weight * aux, "ce": main, "aux": aux}
+
+    def eval_network(self) -> nn.Module:
+        """The network that evaluation uses (Mean Teacher returns its teacher by default)."""
+        return self.model
+
+    # --- evaluation --------------------------------------------------------------------------
+    def _eval_step(self, batch: dict, stage: str) -> None:
+        outputs = self.eval_network()(batch["frames"], batch["reference"])
+        loss = F.cross_entropy(outputs["logits"], batch["label"], ignore_index=IGNORE_INDEX)
+        self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
+        meta = batch["meta"]
+        self.eval_metrics.update(outputs["logits"].argmax(1), batch["label"], meta["video"], meta["query"])
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        result = self.eval_metrics.compute()
+        self.eval_metrics.reset()
+        self.log_dict(
+            {f"{stage}/{k}": result[k] for k in ("mIoU", "mVC8", "mVC16")}, sync_dist=False
+        )
+        names = self._class_names()
+        self.log_dict(
+            {f"{stage}/iou/{n}": v for n, v in zip(names, result["per_class_iou"]) if v == v}
+        )
+        self.last_eval = {**result, "class_names": names}
+
+    def _class_names(self) -> list[str]:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        info = getattr(datamodule, "info", None)
+        if info is not None and info.num_classes == self.num_classes:
+            return list(info.classes)
+        return [str(i) for i in range(self.num_classes)]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # --- optimisation ------------------------------------------------------------------------
+    def trainable_parameters(self):
+        return self.model.parameters()
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(params=self.trainable_parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer, total_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,22 @@
+"""Supervised training on the labelled clips alone.
+
+With `data.labels=one_per_video` this is the lower bound of the semi-supervised setting; with
+`data.labels=all` (every frame labelled) it is the upper bound.
+"""
+
+from __future__ import annotations
+
+from ssltm.methods.base import SegmentationMethod
+
+
+class SupervisedMethod(SegmentationMethod):
+    uses_unlabelled = False
+
+    def training_step(self, batch: dict, batch_idx: int):
+        labelled = batch["labelled"]
+        outputs = self(labelled["frames"], labelled["reference"])
+        losses = self.supervised_loss(outputs, labelled["label"])
+        batch_size = labelled["label"].shape[0]
+        self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch_size)
+        self.log_dict({"train/ce": losses["ce"], "train/aux": losses["aux"]}, batch_size=batch_size)
+        return losses["loss"]

@@ -1,0 +1,1 @@
+"""Plain nn.Modules: backbones, temporal modules, heads and whole segmenters."""

@@ -1,0 +1,1 @@
+"""Config resolvers, reporting and Lightning helpers."""

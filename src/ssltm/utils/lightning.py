@@ -1,0 +1,39 @@
+"""Glue between Hydra configs and Lightning objects."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+#: the config nodes that define a trained network and its data; saved in every checkpoint
+RUN_DEFINITION = ("data", "model", "method")
+
+
+def instantiate_list(cfg: DictConfig | None) -> list[Any]:
+    """Instantiate every node with a `_target_` in a config group such as `callbacks` or `logger`."""
+    if not cfg:
+        return []
+    return [instantiate(node) for node in cfg.values() if isinstance(node, DictConfig) and "_target_" in node]
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[pl.loggers.Logger]:
+    # W&B stays offline unless the user chose otherwise (WANDB_MODE=online after `wandb login`)
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return instantiate_list(cfg)
+
+
+class RunConfigInCheckpoint(pl.Callback):
+    """Stores the resolved data / model / method config in each checkpoint, so that
+    `src/eval.py ckpt_path=...` rebuilds the network without the training command line."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.run_config = {
+            key: OmegaConf.to_container(cfg[key], resolve=True) for key in RUN_DEFINITION if key in cfg
+        }
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        checkpoint["ssltm_run_config"] = self.run_config

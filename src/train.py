@@ -1,0 +1,76 @@
+"""Train a video segmenter: python src/train.py [model=ssltm] [method=...] [data=...] [key=value ...]
+
+`run(cfg)` does the work and is what tests call; `main` only wraps it with Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+
+import hydra  # noqa: E402
+import pytorch_lightning as pl  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.utils.lightning import (  # noqa: E402
+    RunConfigInCheckpoint,
+    instantiate_list,
+    instantiate_loggers,
+)
+from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
+
+
+def run(cfg: DictConfig) -> tuple[dict, dict]:
+    """Fit the method on the data module, then evaluate the best checkpoint.
+
+    Returns the final evaluation (also written to `<output_dir>/metrics.json`) and the objects.
+    """
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    method = instantiate(cfg.method, model=model)
+    datamodule.use_unlabelled = method.uses_unlabelled
+    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg)]
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    trainer.fit(method, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    output_dir = Path(cfg.paths.output_dir)
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+    if cfg.get("evaluate_best") and not trainer.fast_dev_run:
+        trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
+    result = method.last_eval
+    objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
+    if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
+        return {}, objects
+    names = result["class_names"]
+    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=best, split=datamodule.eval_split)
+    console = Console()
+    print_result(result, names, title=f"{datamodule.eval_split} ({'best checkpoint' if best else 'last weights'})", console=console)
+    console.print(
+        f"val mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
+        f"mVC_16 {100 * result['mVC16']:.2f}\noutput folder: {output_dir}\nmetrics: {path}"
+        + (f"\nbest checkpoint: {best}" if best else ""),
+        soft_wrap=True,
+    )
+    return result, objects
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    result, _ = run(cfg)
+    metric = cfg.get("optimized_metric")
+    return result.get(metric.split("/")[-1]) if metric and result else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""The sample contract, clip sampling, label selection and the data module's loaders."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from ssltm.data.clips import ClipSampler, select_labelled
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.data.transforms import ClipTransform
+
+
+def test_clip_indices_end_at_the_query_with_step_and_clamp_at_the_start():
+    sampler = ClipSampler(num_frames=4, step=2)
+    assert sampler.clip_indices(10, 20) == [4, 6, 8, 10]
+    assert sampler.clip_indices(3, 20) == [0, 0, 1, 3]
+
+
+def test_reference_distance_is_fixed_in_eval_random_in_range_in_training_and_clamped():
+    sampler = ClipSampler(min_distance=2, max_distance=5, eval_distance=7)
+    assert sampler.reference_index(20, 30, train=False) == 13
+    assert sampler.reference_index(3, 30, train=False) == 0
+    torch.manual_seed(0)
+    drawn = {20 - sampler.reference_index(20, 30, train=True) for _ in range(200)}
+    assert drawn == {2, 3, 4, 5}
+
+
+def test_bad_clip_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="num_frames"):
+        ClipSampler(num_frames=0)
+    with pytest.raises(ValueError, match="min_distance"):
+        ClipSampler(min_distance=5, max_distance=2)
+
+
+def test_label_selection_modes():
+    frames = list(range(0, 30))
+    one = select_labelled(frames, "one_per_video", seed=0, video_index=1)
+    assert len(one) == 1 and one == select_labelled(frames, "one_per_video", seed=0, video_index=1)
+    assert select_labelled(frames, "all") == frames
+    every = select_labelled(frames, "every_k", every_k=10, seed=0)
+    assert len(every) == 3 and every[1] - every[0] == 10
+    with pytest.raises(ValueError, match="data.labels"):
+        select_labelled(frames, "some")
+
+
+def test_one_labelled_query_is_drawn_uniformly_over_the_video():
+    picks = [select_labelled(list(range(30)), "one_per_video", seed=0, video_index=v)[0] for v in range(600)]
+    assert min(picks) == 0 and max(picks) == 29
+
+
+def test_geometric_transform_is_identical_for_every_frame_and_label():
+    transform = ClipTransform(crop_size=(20, 24), scale_range=(0.8, 1.5), hflip=True, mean=(0, 0, 0), std=(1, 1, 1))
+    # a known pattern: pixel value = its column index; label = its row index
+    h, w = 32, 40
+    base = torch.arange(w, dtype=torch.float32).expand(h, w) / w
+    images = base.expand(5, 3, h, w).clone()
+    labels = torch.arange(h).view(h, 1).expand(2, h, w).clone()
+    torch.manual_seed(1)
+    for _ in range(20):
+        out, lab = transform(images, labels, train=True)
+        assert out.shape == (5, 3, 20, 24) and lab.shape == (2, 20, 24)
+        assert all(torch.equal(out[0], out[i]) for i in range(5))
+        assert torch.equal(lab[0], lab[1])
+        assert (lab[:, :, 0:1] == lab[:, :, :]).all()  # rows stay rows
+
+
+def test_samples_follow_the_contract(train_cfg_factory):
+    cfg = train_cfg_factory()
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    batch, *_ = next(iter(loader))
+    labelled, unlabelled = batch["labelled"], batch["unlabelled"]
+    b, T = cfg.data.batch_size, cfg.data.clip.num_frames
+    h, w = cfg.data.source.height, cfg.data.source.width
+    assert labelled["frames"].shape == (b, T, 3, h, w) and labelled["frames"].dtype == torch.float32
+    assert labelled["reference"].shape == (b, 3, h, w)
+    assert labelled["label"].shape == (b, h, w) and labelled["label"].dtype == torch.long
+    assert set(labelled["meta"]) == {"video", "query", "frame_indices", "reference_index"}
+    assert labelled["meta"]["frame_indices"].shape == (b, T)
+    assert (labelled["meta"]["frame_indices"][:, -1] == labelled["meta"]["query"]).all()
+    assert "label" not in unlabelled and unlabelled["hidden_label"].shape == (b, h, w)
+    assert unlabelled["frames"].shape == (b, T, 3, h, w)
+
+
+def test_labelled_and_unlabelled_frames_split_each_training_video(train_cfg_factory):
+    dm = instantiate(train_cfg_factory().data)
+    dm.setup("fit")
+    labelled = {(i.video, i.query) for i in dm.labelled_set.items}
+    unlabelled = {(i.video, i.query) for i in dm.unlabelled_set.items}
+    videos = dm.labelled_set.videos
+    assert len(labelled) == len(videos)  # one per video
+    assert not labelled & unlabelled
+    assert len(labelled) + len(unlabelled) == sum(v.num_frames for v in videos)
+
+
+def test_all_labels_mode_leaves_nothing_unlabelled_and_supervised_runs_without_it(train_cfg_factory):
+    dm = instantiate(train_cfg_factory("data.labels=all").data)
+    dm.setup("fit")
+    assert len(dm.unlabelled_set) == 0
+    dm.use_unlabelled = False
+    assert set(next(iter(dm.train_dataloader()))[0]) == {"labelled"}
+    dm.use_unlabelled = True
+    with pytest.raises(ValueError, match="no unlabelled training frames"):
+        dm.train_dataloader()
+
+
+def test_evaluation_walks_every_frame_of_every_video_in_order(train_cfg_factory):
+    cfg = train_cfg_factory()
+    dm = instantiate(cfg.data)
+    dm.setup("validate")
+    seen = []
+    for batch in dm.val_dataloader():
+        seen += list(zip(batch["meta"]["video"], batch["meta"]["query"].tolist()))
+        assert (batch["label"] != IGNORE_INDEX).all()  # synthetic frames are fully labelled
+    n = cfg.data.source.num_frames
+    expected = [(f"val_{v:04d}", t) for v in range(cfg.data.source.val_videos) for t in range(n)]
+    assert seen == expected

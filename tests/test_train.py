@@ -1,0 +1,90 @@
+"""Training and evaluation end to end: fast_dev_run per method and per experiment, a short run
+whose checkpoint `src/eval.py` re-evaluates to the same numbers, and the command-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import eval as eval_entry
+import train as train_entry
+from conftest import CONF, ROOT, SMALL, compose_config
+
+METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fast_dev_run_trains_each_method(method, train_cfg_factory):
+    cfg = train_cfg_factory(f"method={method}", "trainer.fast_dev_run=true")
+    result, objects = train_entry.run(cfg)
+    assert objects["trainer"].global_step == 1
+    assert 0.0 <= result["mIoU"] <= 1.0
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_fast_dev_run(experiment, tmp_path):
+    cfg = compose_config("train", [f"experiment={experiment}", *SMALL, "trainer.fast_dev_run=true"], tmp_path)
+    result, _ = train_entry.run(cfg)
+    assert "mIoU" in result
+
+
+def test_short_run_checkpoints_and_eval_reproduces_its_metrics(train_cfg_factory, tmp_path):
+    cfg = train_cfg_factory("trainer.max_epochs=2", output_dir=tmp_path / "train")
+    result, objects = train_entry.run(cfg)
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    best = metrics["checkpoint"]
+    assert best and os.path.isfile(best) and (tmp_path / "train" / "checkpoints" / "last.ckpt").is_file()
+    assert metrics["mIoU"] == pytest.approx(result["mIoU"])
+    assert set(metrics["per_class_iou"]) == set(objects["datamodule"].info.classes)
+    assert (tmp_path / "train" / "csv" / "metrics.csv").is_file()
+
+    eval_cfg = compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval")
+    again, _ = eval_entry.run(eval_cfg)
+    for key in ("mIoU", "mVC8", "mVC16"):
+        assert again[key] == pytest.approx(result[key], abs=1e-9), key
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["split"] == "val"
+
+
+def test_eval_of_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path):
+    cfg = compose_config("eval", [f"ckpt_path={tmp_path / 'none.ckpt'}"], tmp_path)
+    with pytest.raises(eval_entry.CheckpointError, match="no file at"):
+        eval_entry.run(cfg)
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    cfg = compose_config("eval", [f"ckpt_path={foreign}"], tmp_path)
+    with pytest.raises(eval_entry.CheckpointError, match="no stored run config"):
+        eval_entry.run(cfg)
+
+
+def _cli(script: str, *args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "src" / script), *args],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
+    )
+
+
+def test_command_line_fast_dev_run_prints_metrics_and_output_folder(tmp_path):
+    proc = _cli("train.py", *SMALL, "trainer.fast_dev_run=true", f"paths.log_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "val mIoU" in proc.stdout and "mVC_8" in proc.stdout
+    assert f"output folder: {tmp_path}" in proc.stdout
+
+
+def test_command_line_misspelled_option_gives_hydras_error(tmp_path):
+    proc = _cli("train.py", "model=per_fram", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "Could not find 'model/per_fram'" in proc.stderr and "per_frame" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_command_line_eval_missing_checkpoint_is_one_line(tmp_path):
+    proc = _cli("eval.py", f"ckpt_path={tmp_path / 'x.ckpt'}", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert "error: ckpt_path: no file at" in proc.stderr and "Traceback" not in proc.stderr
