@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+# the experiment `make train` runs (conf/experiment/); EXPERIMENT= runs the bare defaults
+EXPERIMENT ?= synthetic_mean_teacher
 
 .PHONY: setup train test test-slow test-all clean-outputs help
 
 help:
-	@echo "make train [ARGS='key=value ...']  train the default experiment on synthetic video"
+	@echo "make train [ARGS='key=value ...']  train the default experiment (EXPERIMENT=$(EXPERIMENT)) on synthetic video"
 	@echo "make test                          fast test suite (slow tests excluded)"
 	@echo "make test-slow                     only the slow tests"
 	@echo "make setup                         create or update .venv"
@@ -25,7 +27,7 @@ setup: $(STAMP)
 	@echo ".venv ready ($(PY))"
 
 train: setup
-	$(PY) src/train.py $(ARGS)
+	$(PY) src/train.py $(if $(EXPERIMENT),experiment=$(EXPERIMENT)) $(ARGS)
 
 test: setup
 	$(PY) -m pytest -m "not slow" $(ARGS)

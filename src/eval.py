@@ -14,35 +14,14 @@ os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
 
 import hydra  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.utils.checkpoints import CheckpointError, load_run_config  # noqa: E402
 from ssltm.utils.lightning import RUN_DEFINITION, instantiate_loggers  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing or was not written by this suite's training."""
-
-
-def load_run_config(ckpt_path: str | Path) -> dict:
-    """The data / model / method config that `src/train.py` stored in the checkpoint."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise CheckpointError(f"ckpt_path: no file at {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise CheckpointError(f"ckpt_path: cannot read {path} as a checkpoint: {err}") from err
-    run_config = checkpoint.get("ssltm_run_config") if isinstance(checkpoint, dict) else None
-    if not run_config:
-        raise CheckpointError(
-            f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)"
-        )
-    return run_config
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
@@ -17,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.methods.iterative import run_iterative  # noqa: E402
+from ssltm.utils.diskstats import disk_usage, write_json  # noqa: E402
 from ssltm.utils.lightning import (  # noqa: E402
     RunConfigInCheckpoint,
     instantiate_list,
@@ -26,10 +29,19 @@ from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
-    """Fit the method on the data module, then evaluate the best checkpoint.
+    """Train as configured: one fit, or the stages of iterative self-training (`method=iterative`).
 
     Returns the final evaluation (also written to `<output_dir>/metrics.json`) and the objects.
     """
+    if cfg.get("iterative"):
+        return run_iterative(cfg, fit)
+    return fit(cfg)
+
+
+def fit(cfg: DictConfig) -> tuple[dict, dict]:
+    """Fit the method on the data module, then evaluate the best checkpoint. Also writes
+    `method_stats.json` (wall time, bytes written to disk)."""
+    start = time.perf_counter()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -50,6 +62,9 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
         trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
     result = method.last_eval
     objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
+    stats = {"method": type(method).__name__, "wall_seconds": time.perf_counter() - start,
+             "disk_bytes": disk_usage(output_dir)}
+    write_json(output_dir / "method_stats.json", stats)
     if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
         return {}, objects
     names = result["class_names"]

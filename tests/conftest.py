@@ -28,6 +28,7 @@ import ssltm  # noqa: E402,F401  (registers config resolvers)
 #: overrides that make every run small: tiny backbone, tiny synthetic videos, no workers
 SMALL = [
     "backbone=tiny",
+    "model.channels=32",
     "data.source.train_videos=4",
     "data.source.val_videos=2",
     "data.source.test_videos=2",

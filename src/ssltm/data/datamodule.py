@@ -1,7 +1,8 @@
 """A LightningDataModule that serves labelled and unlabelled clips of any `VideoSource`.
 
 Training yields `{"labelled": batch, "unlabelled": batch}` through Lightning's CombinedLoader (the
-unlabelled part only when the method uses it). An epoch is a fixed number of steps
+unlabelled part only when the method uses it; a `"pseudo"` part when pseudo-labels are given).
+An epoch is a fixed number of steps
 (`steps_per_epoch`), each loader drawing with replacement: with one labelled frame per video the
 labelled set is tiny, and semi-supervised training is naturally counted in iterations.
 Validation and test walk over whole videos in temporal order (every annotated frame is a query),
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from ssltm.data.clips import ClipSampler, select_labelled
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
+from ssltm.data.pseudo_labels import PseudoLabelledVideo
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.video import Video, VideoSource
 
@@ -40,6 +42,8 @@ class VideoDataModule(pl.LightningDataModule):
         use_unlabelled: serve the unlabelled loader (set from the method by the entry point).
         hidden_labels: attach the hidden ground truth to unlabelled clips (diagnostics only).
         eval_split: the split that `val_dataloader`/`test_dataloader` read.
+        pseudo_label_dir: pseudo-labels of the unlabelled frames (iterative self-training); when
+            set, training also yields `"pseudo"` clips labelled by them.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class VideoDataModule(pl.LightningDataModule):
         use_unlabelled: bool = True,
         hidden_labels: bool = True,
         eval_split: str = "val",
+        pseudo_label_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -76,8 +81,10 @@ class VideoDataModule(pl.LightningDataModule):
         self.use_unlabelled = use_unlabelled
         self.hidden_labels = hidden_labels
         self.eval_split = eval_split
+        self.pseudo_label_dir = pseudo_label_dir
         self.labelled_set: ClipDataset | None = None
         self.unlabelled_set: ClipDataset | None = None
+        self.pseudo_set: ClipDataset | None = None
         self.eval_set: ClipDataset | None = None
 
     @property
@@ -111,6 +118,14 @@ class VideoDataModule(pl.LightningDataModule):
         self.unlabelled_set = ClipDataset(
             items=unlabelled, with_label=False, with_hidden_label=self.hidden_labels, **common
         )
+        if self.pseudo_label_dir is not None:
+            pseudo_videos = [PseudoLabelledVideo(video, self.pseudo_label_dir) for video in videos]
+            items = [i for i in unlabelled if i.query in pseudo_videos[i.video].annotated]
+            if not items:
+                raise ValueError(f"data.pseudo_label_dir: no pseudo-label PNGs under {self.pseudo_label_dir}")
+            self.pseudo_set = ClipDataset(
+                pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
+            )
 
     def _loader(self, dataset: ClipDataset, batch_size: int, train: bool) -> DataLoader:
         sampler = None
@@ -130,6 +145,8 @@ class VideoDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {"labelled": self._loader(self.labelled_set, self.batch_size, train=True)}
+        if self.pseudo_set is not None:
+            loaders["pseudo"] = self._loader(self.pseudo_set, self.unlabelled_batch_size, train=True)
         if self.use_unlabelled:
             if not len(self.unlabelled_set):
                 raise ValueError(

@@ -89,3 +89,75 @@ def random_crop(
     images = images[..., top : top + ch, left : left + cw]
     labels = labels[..., top : top + ch, left : left + cw] if labels is not None else None
     return images, labels
+
+
+class ClipPhotometric:
+    """Strong photometric augmentation of batched clips: colour jitter, grayscale, Gaussian blur.
+
+    One random draw per clip (B), applied to all its frames and its reference alike, so that
+    temporal cues survive; no geometry changes, so pixels stay aligned with the weak view.
+    Works on normalised tensors (denormalise -> augment -> normalise).
+
+    Args:
+        brightness, contrast, saturation: jitter strength s (factor uniform in [1-s, 1+s]).
+        grayscale_p: probability of turning a clip to grayscale.
+        blur_p: probability of blurring a clip.
+        blur_sigma: range of the blur's sigma, in pixels.
+    """
+
+    def __init__(
+        self,
+        brightness: float = 0.4,
+        contrast: float = 0.4,
+        saturation: float = 0.4,
+        grayscale_p: float = 0.2,
+        blur_p: float = 0.5,
+        blur_sigma: tuple[float, float] = (0.1, 2.0),
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
+        self.brightness, self.contrast, self.saturation = brightness, contrast, saturation
+        self.grayscale_p, self.blur_p, self.blur_sigma = grayscale_p, blur_p, tuple(blur_sigma)
+        self.mean = torch.tensor(mean).view(1, 1, 3, 1, 1)
+        self.std = torch.tensor(std).view(1, 1, 3, 1, 1)
+
+    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips: B N 3 H W (normalised; N = frames + reference) -> the same, augmented."""
+        B = clips.shape[0]
+        mean, std = self.mean.to(clips), self.std.to(clips)
+        x = (clips * std + mean).clamp(0, 1)
+
+        def factor(strength: float) -> torch.Tensor:
+            return torch.empty(B, 1, 1, 1, 1, device=x.device).uniform_(1 - strength, 1 + strength)
+
+        x = (x * factor(self.brightness)).clamp(0, 1)
+        gray = _luminance(x)  # B N 1 H W
+        m = gray.mean(dim=(1, 2, 3, 4), keepdim=True)
+        x = ((x - m) * factor(self.contrast) + m).clamp(0, 1)
+        gray = _luminance(x)
+        x = ((x - gray) * factor(self.saturation) + gray).clamp(0, 1)
+        to_gray = torch.rand(B, 1, 1, 1, 1, device=x.device) < self.grayscale_p
+        x = torch.where(to_gray, _luminance(x).expand_as(x), x)
+        for b in torch.nonzero(torch.rand(B) < self.blur_p).flatten().tolist():
+            sigma = float(torch.empty(()).uniform_(*self.blur_sigma))
+            x[b] = gaussian_blur(x[b], sigma)
+        return (x - mean) / std
+
+
+def _luminance(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of ... 3 H W images -> ... 1 H W."""
+    r, g, b = x.unbind(-3)
+    return (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of N C H W images (edge padding, kernel radius ~ 2 sigma)."""
+    radius = max(1, int(2 * sigma + 0.5))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    c = images.shape[1]
+    x = F.pad(images, (radius, radius, 0, 0), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.pad(x, (0, 0, radius, radius), mode="replicate")
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -47,30 +47,46 @@ class SegmentationMethod(pl.LightningModule):
         self.num_classes = num_classes
         self.aux_weight = aux_weight
         self.eval_metrics = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
+        #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
+        self.extra_eval_metrics = nn.ModuleDict()
         self.last_eval: dict | None = None
 
     def forward(self, frames: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(frames, reference)
 
-    def supervised_loss(self, outputs: dict[str, torch.Tensor], label: torch.Tensor) -> dict:
-        """Cross-entropy on the query frame plus the weighted auxiliary loss."""
+    def supervised_loss(self, outputs: dict, label: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy on the query frame, the weighted auxiliary loss and the model's own
+        losses (e.g. GCC's mse update), each already weighted by the model."""
         main = F.cross_entropy(outputs["logits"], label, ignore_index=IGNORE_INDEX)
         aux = F.cross_entropy(outputs["aux_logits"], label, ignore_index=IGNORE_INDEX)
-        return {"loss": main + self.aux_weight * aux, "ce": main, "aux": aux}
+        losses = {"ce": main, "aux": aux, **outputs.get("losses", {})}
+        total = main + self.aux_weight * aux + sum(outputs.get("losses", {}).values())
+        return {"loss": total, **losses}
 
     def eval_network(self) -> nn.Module:
         """The network that evaluation uses (Mean Teacher returns its teacher by default)."""
         return self.model
 
+    def extra_eval_networks(self) -> dict[str, nn.Module]:
+        """Further networks to evaluate beside `eval_network`, by name (keys of extra_eval_metrics)."""
+        return {}
+
     # --- evaluation --------------------------------------------------------------------------
     def _eval_step(self, batch: dict, stage: str) -> None:
+        meta = batch["meta"]
         outputs = self.eval_network()(batch["frames"], batch["reference"])
         loss = F.cross_entropy(outputs["logits"], batch["label"], ignore_index=IGNORE_INDEX)
         self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
-        meta = batch["meta"]
         self.eval_metrics.update(outputs["logits"].argmax(1), batch["label"], meta["video"], meta["query"])
+        for name, network in self.extra_eval_networks().items():
+            logits = network(batch["frames"], batch["reference"])["logits"]
+            self.extra_eval_metrics[name].update(logits.argmax(1), batch["label"], meta["video"], meta["query"])
 
     def _eval_epoch_end(self, stage: str) -> None:
+        for name, metrics in self.extra_eval_metrics.items():
+            extra = metrics.compute()
+            metrics.reset()
+            self.log_dict({f"{stage}/{name}/{k}": extra[k] for k in ("mIoU", "mVC8", "mVC16")})
         result = self.eval_metrics.compute()
         self.eval_metrics.reset()
         self.log_dict(

@@ -14,9 +14,9 @@ class SupervisedMethod(SegmentationMethod):
 
     def training_step(self, batch: dict, batch_idx: int):
         labelled = batch["labelled"]
-        outputs = self(labelled["frames"], labelled["reference"])
+        outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
         losses = self.supervised_loss(outputs, labelled["label"])
         batch_size = labelled["label"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch_size)
-        self.log_dict({"train/ce": losses["ce"], "train/aux": losses["aux"]}, batch_size=batch_size)
+        self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=batch_size)
         return losses["loss"]

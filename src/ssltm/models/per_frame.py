@@ -38,11 +38,15 @@ class PerFrameSegmenter(nn.Module):
         self.aux_level = aux_level
         self.aux_head = AuxHead(backbone.channels[aux_level], num_classes, channels // 2, dropout)
 
-    def forward(self, frames: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
-        """frames: B T 3 H W, reference: B 3 H W (unused) -> logits and aux_logits, B K H W."""
+    def forward(
+        self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
+    ) -> dict:
+        """frames: B T 3 H W, reference: B 3 H W (unused) -> logits and aux_logits, B K H W.
+
+        `memory_labels` is accepted for a uniform interface and unused (no memory here)."""
         query = frames[:, -1]  # B 3 H W
         size = tuple(query.shape[-2:])
         features = self.backbone(query)
         logits = self.head(self.neck(features, size))  # B K H/8 W/8
         aux = self.aux_head(features[self.aux_level])
-        return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size)}
+        return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size), "losses": {}}

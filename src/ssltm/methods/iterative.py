@@ -1,0 +1,150 @@
+"""Iterative self-training in the manner of Naive-Student (Chen et al., ECCV 2020).
+
+The baseline that SSLTM's Mean Teacher is compared with (supplementary Sec. 2.5, Fig. 3). One
+command drives the stages, each in its own folder of the run:
+
+    stage0_train_teacher    supervised on the labelled frames
+    stage1_label            the teacher writes a pseudo-label PNG for every unlabelled frame
+    stage2_train_student    a fresh network on labelled + pseudo-labelled frames
+    (stage3_label, stage4_train_student_2, ... with `iterative.rounds` > 1)
+
+A finished stage leaves `stage.json` and is skipped when the command runs again; an unfinished
+training stage resumes from its `last.ckpt`. Wall time and the bytes each stage wrote to disk
+(checkpoints, logs, pseudo-labels: file sizes measured in its folders) go to `method_stats.json`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from rich.progress import track
+from torch.utils.data import DataLoader
+
+from ssltm.data.dataset import ClipDataset
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.data.pseudo_labels import write_pseudo_label
+from ssltm.methods.mean_teacher import pseudo_labels
+from ssltm.methods.supervised import SupervisedMethod
+from ssltm.utils.checkpoints import load_checkpoint
+from ssltm.utils.diskstats import disk_usage, write_json
+
+
+class PseudoLabelMethod(SupervisedMethod):
+    """Supervised training on the labelled clips and, when the data module serves them, on the
+    pseudo-labelled clips (`batch["pseudo"]`) with weight `pseudo_weight`."""
+
+    def __init__(self, *args, pseudo_weight: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pseudo_weight = pseudo_weight
+
+    def training_step(self, batch: dict, batch_idx: int):
+        loss = super().training_step(batch, batch_idx)
+        if "pseudo" not in batch:
+            return loss
+        pseudo = batch["pseudo"]
+        outputs = self.model(pseudo["frames"], pseudo["reference"], memory_labels=pseudo["label"])
+        if not bool((pseudo["label"] != IGNORE_INDEX).any()):
+            return loss
+        pseudo_loss = self.supervised_loss(outputs, pseudo["label"])["loss"]
+        self.log("train/pseudo_loss", pseudo_loss, batch_size=pseudo["label"].shape[0])
+        return loss + self.pseudo_weight * pseudo_loss
+
+
+def _stage_done(folder: Path) -> dict | None:
+    marker = folder / "stage.json"
+    return json.loads(marker.read_text()) if marker.is_file() else None
+
+
+def _train_stage(cfg: DictConfig, fit: Callable, folder: Path, pseudo_dir: Path | None, epochs: int) -> dict:
+    sub = copy.deepcopy(cfg)
+    with open_dict(sub):
+        sub.paths.output_dir = str(folder)
+        sub.data.pseudo_label_dir = str(pseudo_dir) if pseudo_dir else None
+        sub.trainer.max_epochs = epochs
+        last = folder / "checkpoints" / "last.ckpt"
+        sub.ckpt_path = str(last) if last.is_file() else None  # resume an interrupted stage
+        sub.pop("iterative")
+    result, objects = fit(sub)
+    trainer = objects["trainer"]
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    if not best or not Path(best).is_file():  # no checkpointing (fast_dev_run, callbacks=none)
+        best = str(folder / "checkpoints" / "final.ckpt")
+        trainer.save_checkpoint(best)
+    return {"checkpoint": best, "mIoU": result.get("mIoU"), "mVC8": result.get("mVC8")}
+
+
+@torch.no_grad()
+def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: float) -> dict:
+    """Pseudo-label every unlabelled training frame with the network of `checkpoint`."""
+    state = load_checkpoint(checkpoint)
+    model = instantiate(state["ssltm_run_config"]["model"])
+    model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
+    model.eval()
+    datamodule = instantiate(cfg.data, pseudo_label_dir=None)
+    datamodule.setup("fit")
+    unlabelled = datamodule.unlabelled_set
+    dataset = ClipDataset(unlabelled.videos, unlabelled.items, datamodule.clip, datamodule.eval_transform,
+                          train=False, with_label=False)
+    loader = DataLoader(dataset, batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers)
+    written = kept = total = 0
+    for batch in track(loader, description="writing pseudo-labels"):
+        labels, _ = pseudo_labels(model(batch["frames"], batch["reference"])["logits"], threshold)
+        for label, video, t in zip(labels, batch["meta"]["video"], batch["meta"]["query"].tolist()):
+            written += write_pseudo_label(folder, video, t, label.to(torch.uint8).numpy())
+        kept += int((labels != IGNORE_INDEX).sum())
+        total += labels.numel()
+    return {"frames": len(dataset), "pseudo_label_bytes": written, "coverage": kept / max(total, 1)}
+
+
+def run_iterative(cfg: DictConfig, fit: Callable[[DictConfig], tuple[dict, dict]]) -> tuple[dict, dict]:
+    """All stages of `cfg.iterative` in `cfg.paths.output_dir`; returns the last student's result."""
+    it = cfg.iterative
+    if it.rounds < 1:
+        raise ValueError(f"iterative.rounds must be >= 1, got {it.rounds}")
+    if not 0.0 <= it.confidence_threshold <= 1.0:
+        raise ValueError(f"iterative.confidence_threshold must be in [0, 1], got {it.confidence_threshold}")
+    root = Path(cfg.paths.output_dir)
+    stages, pseudo_dir, checkpoint, index = [], None, None, 0
+    for round_ in range(it.rounds + 1):
+        name = "teacher" if round_ == 0 else ("student" if round_ == 1 else f"student_{round_}")
+        epochs = it.teacher_epochs if round_ == 0 else it.student_epochs
+        jobs = [(f"stage{index}_train_{name}", "train")]
+        if round_ < it.rounds:
+            jobs.append((f"stage{index + 1}_label", "label"))
+        for folder_name, kind in jobs:
+            folder = root / folder_name
+            record = _stage_done(folder)
+            if record is None:
+                start = time.perf_counter()
+                if kind == "train":
+                    outputs = _train_stage(cfg, fit, folder, pseudo_dir, epochs)
+                else:
+                    outputs = _label_stage(cfg, checkpoint, folder, it.confidence_threshold)
+                record = {"name": folder_name, "kind": kind, "wall_seconds": time.perf_counter() - start,
+                          "disk_bytes": disk_usage(folder), **outputs}
+                write_json(folder / "stage.json", record)
+            stages.append(record)
+            if kind == "train":
+                checkpoint = record["checkpoint"]
+            else:
+                pseudo_dir = folder
+            index += 1
+    stats = {
+        "method": "iterative",
+        "stages": stages,
+        "wall_seconds": sum(s["wall_seconds"] for s in stages),
+        "disk_bytes": sum(s["disk_bytes"]["total"] for s in stages),
+        "pseudo_label_bytes": sum(s.get("pseudo_label_bytes", 0) for s in stages),
+    }
+    write_json(root / "method_stats.json", stats)
+    final = root / stages[-1]["name"] / "metrics.json"
+    result = json.loads(final.read_text())
+    (root / "metrics.json").write_text(final.read_text())
+    return result, {"stats": stats}

@@ -1,0 +1,119 @@
+"""Global Category Context (GCC): K prototypes per class, kept over the whole data set.
+
+SSLTM (Lao et al., CVPR 2023; supplementary Sec. 2.1 and Fig. 1): K cluster centres per class
+(K = 3 best), updated either by an MSE loss (best) or by an exponential moving average.
+Our reading (DESIGN.md): a labelled pixel (ground truth or confident pseudo-label) is assigned to
+the nearest of its class's K prototypes; each prototype's target is the mean of its assigned
+features. `ema`: prototype <- m * prototype + (1 - m) * mean (a buffer, no gradient). `mse`:
+prototypes are parameters pulled towards the detached means by an MSE loss. A class's prototypes
+start at K distinct random pixels of the class the first time it is seen. Query pixels attend over
+all num_classes x K prototypes. Sums and counts are all-reduced across processes when
+torch.distributed is initialised, so every rank holds the same memory.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.models.context import ContextAttention
+
+
+class GlobalCategoryContext(nn.Module):
+    """Args:
+    num_classes: classes of the data set.
+    channels: C of the features.
+    k: prototypes per class.
+    update: `mse` (parameters + loss) or `ema` (buffer + moving average).
+    momentum: m of the EMA update.
+    """
+
+    def __init__(
+        self, num_classes: int, channels: int, k: int = 3, update: str = "mse", momentum: float = 0.99
+    ) -> None:
+        super().__init__()
+        if k < 1:
+            raise ValueError(f"model.gcc.k must be >= 1, got {k}")
+        if update not in ("mse", "ema"):
+            raise ValueError(f"model.gcc.update must be mse or ema, got {update!r}")
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"model.gcc.momentum must be in [0, 1), got {momentum}")
+        self.num_classes, self.k, self.update_rule, self.momentum = num_classes, k, update, momentum
+        prototypes = torch.randn(num_classes, k, channels) * 0.02  # K M C
+        if update == "mse":
+            self.prototypes = nn.Parameter(prototypes)
+        else:
+            self.register_buffer("prototypes", prototypes)
+        self.register_buffer("initialized", torch.zeros(num_classes, dtype=torch.bool))
+        self.attention = ContextAttention(channels)
+
+    def read(self, x: torch.Tensor) -> torch.Tensor:
+        """x: B C H W -> B C H W, each pixel attending over all prototypes."""
+        memory = self.prototypes if self.update_rule == "mse" else self.prototypes.clone()
+        return self.attention(x, memory.flatten(0, 1)[None].expand(x.shape[0], -1, -1))
+
+    def assign(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Index (class * k + slot) of the nearest prototype of each pixel's own class.
+
+        features: N C, classes: N -> N.
+        """
+        own = self.prototypes.detach()[classes]  # N M C
+        slot = torch.cdist(features[:, None], own)[:, 0].argmin(-1)  # N
+        return classes * self.k + slot
+
+    def statistics(self, features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sums (K*M, C) and counts (K*M) of the labelled pixels assigned to each prototype.
+
+        features: B C h w (detached); labels: B H W at any size (nearest-resized to h w).
+        """
+        labels = F.interpolate(labels[:, None].float(), size=features.shape[-2:], mode="nearest")[:, 0].long()
+        pixels = features.permute(0, 2, 3, 1).flatten(0, 2)  # N C
+        labels = labels.flatten()
+        keep = (labels != IGNORE_INDEX) & (labels >= 0) & (labels < self.num_classes)
+        pixels, labels = pixels[keep], labels[keep]
+        self._initialise_new_classes(pixels, labels)
+        index = self.assign(pixels, labels)
+        sums = torch.zeros(self.num_classes * self.k, pixels.shape[1], device=pixels.device, dtype=pixels.dtype)
+        sums.index_add_(0, index, pixels)
+        counts = torch.bincount(index, minlength=self.num_classes * self.k).to(pixels.dtype)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(sums)
+            dist.all_reduce(counts)
+        return sums, counts
+
+    @torch.no_grad()
+    def _initialise_new_classes(self, pixels: torch.Tensor, labels: torch.Tensor) -> None:
+        present = torch.zeros(self.num_classes, dtype=torch.bool, device=pixels.device)
+        present[labels.unique()] = True
+        if dist.is_available() and dist.is_initialized():  # the same decision on every rank
+            present = present.to(torch.int32)
+            dist.all_reduce(present, op=dist.ReduceOp.MIN)
+            present = present.bool()
+        for cls in torch.nonzero(present & ~self.initialized).flatten().tolist():
+            members = pixels[labels == cls]
+            pick = torch.randint(len(members), (self.k,), device=members.device)
+            centres = members[pick]
+            if dist.is_available() and dist.is_initialized():
+                dist.broadcast(centres, src=0)
+            self.prototypes.data[cls] = centres
+            self.initialized[cls] = True
+
+    def update(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Update the memory from labelled pixels; returns the MSE loss (0 for `ema`).
+
+        features: B C h w; labels: B H W (IGNORE_INDEX where unknown).
+        """
+        sums, counts = self.statistics(features.detach(), labels)
+        seen = counts > 0
+        means = sums[seen] / counts[seen, None]  # S C
+        flat = self.prototypes.view(-1, self.prototypes.shape[-1])  # K*M C
+        if self.update_rule == "ema":
+            with torch.no_grad():
+                flat[seen] = self.momentum * flat[seen] + (1.0 - self.momentum) * means
+            return features.new_zeros(())
+        if not bool(seen.any()):
+            return (self.prototypes * 0.0).sum()  # keeps the graph connected
+        return F.mse_loss(flat[seen], means)

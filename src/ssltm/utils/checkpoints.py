@@ -1,0 +1,32 @@
+"""Reading the suite's checkpoints: the run config stored in them and the networks they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or was not written by this suite's training."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: no file at {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+        raise CheckpointError(f"ckpt_path: cannot read {path} as a checkpoint: {err}") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"ckpt_path: {path} is not a Lightning checkpoint")
+    return checkpoint
+
+
+def load_run_config(path: str | Path) -> dict:
+    """The data / model / method config that `src/train.py` stored in the checkpoint."""
+    run_config = load_checkpoint(path).get("ssltm_run_config")
+    if not run_config:
+        raise CheckpointError(f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)")
+    return run_config

@@ -1,0 +1,155 @@
+"""Mean Teacher: the EMA teacher by hand, no gradient to it, pseudo-label threshold, aligned views."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+import train as train_entry
+from ssltm.data.info import IGNORE_INDEX
+from ssltm.data.transforms import ClipPhotometric
+from ssltm.methods.mean_teacher import MeanTeacherMethod, pseudo_labels, sigmoid_rampup
+from ssltm.models.backbones import TimmBackbone
+from ssltm.models.per_frame import PerFrameSegmenter
+
+
+def make_method(**kwargs) -> MeanTeacherMethod:
+    torch.manual_seed(0)
+    model = PerFrameSegmenter(TimmBackbone("test_resnet"), num_classes=3, channels=16)
+    return MeanTeacherMethod(model, functools.partial(torch.optim.SGD, lr=0.1), None, num_classes=3, **kwargs)
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_teacher_is_the_ema_of_student_parameters_and_buffers_computed_by_hand():
+    method = make_method(ema_decay=0.9)
+    method.train()
+    optimizer = torch.optim.SGD(method.model.parameters(), lr=0.1)
+    expected = snapshot(method.model)  # the teacher starts as a copy
+    for step in range(5):
+        frames = torch.randn(2, 1, 3, 32, 32)
+        out = method.model(frames, frames[:, 0])  # batch norm statistics move too
+        optimizer.zero_grad()
+        out["logits"].mean().backward()
+        optimizer.step()
+        method.update_teacher()
+        d = min(1 - 1 / (step + 1), 0.9)
+        for key, value in method.model.state_dict().items():
+            if value.dtype.is_floating_point:
+                expected[key] = d * expected[key] + (1 - d) * value
+            else:
+                expected[key] = value.clone()
+    teacher = method.teacher.state_dict()
+    assert any("running_mean" in k for k in teacher)
+    for key, value in expected.items():
+        assert torch.allclose(teacher[key], value, atol=1e-6), key
+    assert int(method.ema_step) == 5
+
+
+def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
+    method = make_method()
+    method.train()
+    assert not method.teacher.training and all(not m.training for m in method.teacher.modules())
+    assert all(not p.requires_grad for p in method.teacher.parameters())
+    frames = torch.randn(2, 1, 3, 32, 32)
+    batch = {
+        "labelled": {"frames": frames, "reference": frames[:, 0], "label": torch.randint(0, 3, (2, 32, 32))},
+        "unlabelled": {"frames": frames, "reference": frames[:, 0]},
+    }
+    method.confidence_threshold = 0.0  # every pixel pseudo-labelled
+    loss = method.training_step(batch, 0)
+    loss.backward()
+    assert all(p.grad is None for p in method.teacher.parameters())
+    assert any(p.grad is not None for p in method.model.parameters())
+    # the optimiser only sees the student
+    optimizer = method.optimizer_factory(params=method.trainable_parameters())
+    ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert not ids & {id(p) for p in method.teacher.parameters()}
+
+
+def test_pseudo_labels_below_the_threshold_are_ignored():
+    # pixel 0: confident class 1; pixel 1: uncertain; pixel 2: exactly at the threshold
+    logits = torch.log(torch.tensor([[0.05, 0.9, 0.05], [0.4, 0.3, 0.3], [0.8, 0.1, 0.1]])).T.reshape(1, 3, 1, 3)
+    labels, confidence = pseudo_labels(logits, threshold=0.8)
+    assert labels.tolist() == [[[1, IGNORE_INDEX, 0]]]
+    assert confidence[0, 0].tolist() == pytest.approx([0.9, 0.4, 0.8])
+    assert MeanTeacherMethod.unsupervised_loss(logits, torch.full_like(labels, IGNORE_INDEX)).item() == 0.0
+
+
+def test_strong_augmentation_keeps_student_and_teacher_pixels_aligned():
+    """A known pattern (bright and dark squares): after the photometric augmentation every pixel
+    at a square's centre keeps its side of the clip's median, in every frame and the reference."""
+    torch.manual_seed(0)
+    h, w = 32, 48
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    pattern = (((yy // 8) + (xx // 8)) % 2).float()  # 8x8 checkerboard
+    image = pattern.expand(3, h, w) * 0.6 + 0.2
+    clips = image.expand(4, 5, 3, h, w).clone()  # B=4 clips of 4 frames + reference, in [0, 1]
+    augment = ClipPhotometric(blur_p=1.0, grayscale_p=0.5, mean=(0, 0, 0), std=(1, 1, 1))
+    out = augment(clips)
+    assert out.shape == clips.shape and not torch.allclose(out, clips)
+    centres = (yy % 8 == 4) & (xx % 8 == 4)
+    for b in range(4):
+        for n in range(5):
+            gray = out[b, n].mean(0)
+            bright = gray > gray.median()
+            assert torch.equal(bright[centres], pattern.bool()[centres])
+        assert all(torch.allclose(out[b, 0], out[b, n], atol=1e-6) for n in range(5))  # one draw per clip
+
+
+def test_unsupervised_weight_ramps_up_to_one():
+    assert sigmoid_rampup(0, 100) == pytest.approx(0.006737947)
+    assert sigmoid_rampup(50, 100) < sigmoid_rampup(90, 100) < sigmoid_rampup(100, 100) == 1.0
+    assert sigmoid_rampup(10, 0) == 1.0
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(confidence_threshold=1.5), "confidence_threshold"), (dict(ema_decay=1.0), "ema_decay"),
+    (dict(eval_network="both"), "eval_network"),
+])
+def test_bad_mean_teacher_options_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_method(**kwargs)
+
+
+class RecordStudent(pl.Callback):
+    def __init__(self):
+        self.states = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.states.append(snapshot(pl_module.model))
+
+
+def test_lightning_training_keeps_the_teacher_equal_to_the_ema_of_the_student(train_cfg_factory):
+    cfg = train_cfg_factory("method=mean_teacher", "model=per_frame", "data.steps_per_epoch=4",
+                            "callbacks=none", "evaluate_best=false")
+    pl.seed_everything(0)
+    datamodule = instantiate(cfg.data)
+    method = instantiate(cfg.method, model=instantiate(cfg.model))
+    datamodule.use_unlabelled = method.uses_unlabelled
+    expected = snapshot(method.teacher)
+    recorder = RecordStudent()
+    trainer = instantiate(cfg.trainer, callbacks=[recorder], logger=False, limit_val_batches=0)
+    trainer.fit(method, datamodule=datamodule)
+    assert len(recorder.states) == 4
+    for step, state in enumerate(recorder.states):
+        d = min(1 - 1 / (step + 1), cfg.method.ema_decay)
+        for key, value in state.items():
+            expected[key] = d * expected[key] + (1 - d) * value if value.dtype.is_floating_point else value
+    teacher = method.teacher.state_dict()
+    for key, value in expected.items():
+        assert torch.allclose(teacher[key], value, atol=1e-5), key
+
+
+def test_mean_teacher_fast_dev_run_logs_pseudo_label_quality(train_cfg_factory):
+    cfg = train_cfg_factory("method=mean_teacher", "trainer.fast_dev_run=true", "method.confidence_threshold=0.0")
+    result, objects = train_entry.run(cfg)
+    logged = objects["trainer"].logged_metrics
+    assert logged["train/pseudo_coverage"] == 1.0 and 0.0 <= logged["train/pseudo_accuracy"] <= 1.0
+    assert "val/student/mIoU" in logged and "val/mIoU" in logged
