@@ -82,7 +82,8 @@ def _train_stage(cfg: DictConfig, fit: Callable, folder: Path, pseudo_dir: Path 
 
 @torch.no_grad()
 def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: float) -> dict:
-    """Pseudo-label every unlabelled training frame with the network of `checkpoint`."""
+    """Pseudo-label every unlabelled training frame with the network of `checkpoint` (only the
+    first batch under `trainer.fast_dev_run`, like the training stages)."""
     state = load_checkpoint(checkpoint)
     model = instantiate(state["ssltm_run_config"]["model"])
     model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
@@ -93,14 +94,17 @@ def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: floa
     dataset = ClipDataset(unlabelled.videos, unlabelled.items, datamodule.clip, datamodule.eval_transform,
                           train=False, with_label=False)
     loader = DataLoader(dataset, batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers)
-    written = kept = total = 0
-    for batch in track(loader, description="writing pseudo-labels"):
+    written = kept = total = frames = 0
+    for index, batch in enumerate(track(loader, description="writing pseudo-labels")):
+        if cfg.trainer.get("fast_dev_run") and index > 0:
+            break
         labels, _ = pseudo_labels(model(batch["frames"], batch["reference"])["logits"], threshold)
         for label, video, t in zip(labels, batch["meta"]["video"], batch["meta"]["query"].tolist()):
             written += write_pseudo_label(folder, video, t, label.to(torch.uint8).numpy())
         kept += int((labels != IGNORE_INDEX).sum())
         total += labels.numel()
-    return {"frames": len(dataset), "pseudo_label_bytes": written, "coverage": kept / max(total, 1)}
+        frames += labels.shape[0]
+    return {"frames": frames, "pseudo_label_bytes": written, "coverage": kept / max(total, 1)}
 
 
 def run_iterative(cfg: DictConfig, fit: Callable[[DictConfig], tuple[dict, dict]]) -> tuple[dict, dict]:
