@@ -108,3 +108,9 @@ def test_wandb_logger_runs_offline_inside_the_output_folder(train_cfg_factory, t
     assert os.environ["WANDB_MODE"] == "offline"
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb"))
+
+
+def test_constant_learning_rate_option_trains(train_cfg_factory):
+    cfg = train_cfg_factory("scheduler=none", "model=per_frame", "trainer.fast_dev_run=true")
+    _, objects = train_entry.run(cfg)
+    assert not objects["trainer"].lr_scheduler_configs

@@ -89,9 +89,7 @@ class SegmentationMethod(pl.LightningModule):
             self.log_dict({f"{stage}/{name}/{k}": extra[k] for k in ("mIoU", "mVC8", "mVC16")})
         result = self.eval_metrics.compute()
         self.eval_metrics.reset()
-        self.log_dict(
-            {f"{stage}/{k}": result[k] for k in ("mIoU", "mVC8", "mVC16")}, sync_dist=False
-        )
+        self.log_dict({f"{stage}/{k}": result[k] for k in ("mIoU", "mVC8", "mVC16")})
         names = self._class_names()
         self.log_dict(
             {f"{stage}/iou/{n}": v for n, v in zip(names, result["per_class_iou"]) if v == v}
@@ -123,7 +121,7 @@ class SegmentationMethod(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.trainable_parameters())
-        if self.scheduler_factory is None:
+        if not self.scheduler_factory:  # None, or the empty `scheduler=none` config
             return optimizer
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer, total_steps=total)
