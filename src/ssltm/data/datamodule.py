@@ -44,6 +44,8 @@ class VideoDataModule(pl.LightningDataModule):
         eval_split: the split that `val_dataloader`/`test_dataloader` read.
         pseudo_label_dir: pseudo-labels of the unlabelled frames (iterative self-training); when
             set, training also yields `"pseudo"` clips labelled by them.
+        root: the data set's folder, for sources read from disk (the config passes it on to the
+            source as `${data.root}`; kept here for reference).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class VideoDataModule(pl.LightningDataModule):
         hidden_labels: bool = True,
         eval_split: str = "val",
         pseudo_label_dir: str | None = None,
+        root: str | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -82,6 +85,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.hidden_labels = hidden_labels
         self.eval_split = eval_split
         self.pseudo_label_dir = pseudo_label_dir
+        self.root = root
         self.labelled_set: ClipDataset | None = None
         self.unlabelled_set: ClipDataset | None = None
         self.pseudo_set: ClipDataset | None = None

@@ -1,0 +1,118 @@
+"""CamVid, SegNet release (Brostow et al., ECCV 2008): 11 classes, driving videos.
+
+Layout (`data.root`): `train/`, `trainannot/`, `val/`, `valannot/` (and `test/`, `testannot/`
+where present) with files `<sequence>_<frame>.png`; the frame number counts the original 30 Hz
+video. Label maps hold class ids 0..10, 11 = void (ignored, mapped to 255).
+Training sequences (one labelled frame per second) are cut into videos of `video_len` frames, so
+that the one-labelled-frame-per-video setting of VSPW can be built from them; `val/` is one
+consecutive clip (15 Hz), every frame labelled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ssltm.data.info import IGNORE_INDEX, DatasetInfo, register_dataset
+from ssltm.data.video import Video, VideoSource
+
+CAMVID_INFO = register_dataset(
+    DatasetInfo(
+        name="camvid",
+        classes=("sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence",
+                 "car", "pedestrian", "bicyclist"),
+        palette=((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+                 (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
+                 (0, 128, 192)),
+    )
+)
+CAMVID_VOID = 11
+_NAME = re.compile(r"^(?P<sequence>.+)_(?P<frame>f?\d+)\.png$")
+
+
+class CamVidError(ValueError):
+    """A CamVid folder that does not have the SegNet layout, with the offending paths."""
+
+
+def _read_label(path: Path) -> np.ndarray:
+    label = np.array(Image.open(path))
+    if label.ndim != 2:
+        raise CamVidError(f"{path}: a label map must have one channel, got shape {label.shape}")
+    if label.max(initial=0) > CAMVID_VOID:
+        raise CamVidError(f"{path}: label values must be 0..{CAMVID_VOID}, found {label.max()}")
+    return np.where(label == CAMVID_VOID, IGNORE_INDEX, label).astype(np.uint8)
+
+
+class CamVidVideo(Video):
+    """Consecutive labelled frames of one sequence (index t = the t-th frame of the list)."""
+
+    def __init__(self, video_id: str, frames: list[Path], labels: list[Path]) -> None:
+        self.video_id = video_id
+        self.frames, self.labels = frames, labels
+        self.num_frames = len(frames)
+        self.annotated = list(range(len(frames)))
+
+    def frame(self, t: int) -> np.ndarray:
+        with Image.open(self.frames[t]) as image:
+            return np.array(image.convert("RGB"))
+
+    def label(self, t: int) -> np.ndarray:
+        return _read_label(self.labels[t])
+
+
+class CamVidSource(VideoSource):
+    """Args:
+    root: the folder with train/, trainannot/, val/, valannot/.
+    video_len: training sequences are cut into videos of this many labelled frames (the last,
+        shorter piece joins the previous video).
+    """
+
+    info = CAMVID_INFO
+
+    def __init__(self, root: str, video_len: int = 10) -> None:
+        if video_len < 1:
+            raise CamVidError(f"data.source.video_len must be >= 1, got {video_len}")
+        self.root = Path(root).expanduser()
+        self.video_len = video_len
+
+    def sequences(self, split: str) -> dict[str, list[tuple[Path, Path]]]:
+        """(frame, label) paths per sequence, in temporal order; checks that they pair up."""
+        images, labels = self.root / split, self.root / f"{split}annot"
+        missing = [str(p) for p in (images, labels) if not p.is_dir()]
+        if missing:
+            raise CamVidError(f"CamVid at {self.root}: missing folder(s) {missing} (SegNet layout expected)")
+        frames = {p.name for p in images.glob("*.png")}
+        masks = {p.name for p in labels.glob("*.png")}
+        problems = [f"frame without mask: {images / n}" for n in sorted(frames - masks)]
+        problems += [f"mask without frame: {labels / n}" for n in sorted(masks - frames)]
+        if problems:
+            raise CamVidError(f"CamVid split {split!r}: {len(problems)} problem(s): " + "; ".join(problems[:5]))
+        if not frames:
+            raise CamVidError(f"CamVid split {split!r}: no PNG frames in {images}")
+        grouped: dict[str, list[tuple[int, Path, Path]]] = defaultdict(list)
+        for name in frames:
+            match = _NAME.match(name)
+            if match is None:
+                raise CamVidError(f"{images / name}: expected <sequence>_<frame>.png")
+            number = int(match["frame"].lstrip("f"))
+            grouped[match["sequence"]].append((number, images / name, labels / name))
+        return {seq: [(f, m) for _, f, m in sorted(items)] for seq, items in sorted(grouped.items())}
+
+    def videos(self, split: str) -> list[Video]:
+        videos: list[Video] = []
+        for sequence, pairs in self.sequences(split).items():
+            if split != "train":
+                videos.append(CamVidVideo(sequence, [f for f, _ in pairs], [m for _, m in pairs]))
+                continue
+            starts = list(range(0, len(pairs), self.video_len))
+            if len(starts) > 1 and len(pairs) - starts[-1] < self.video_len:
+                starts.pop()  # the short tail joins the previous video
+            for i, start in enumerate(starts):
+                end = starts[i + 1] if i + 1 < len(starts) else len(pairs)
+                piece = pairs[start:end]
+                videos.append(CamVidVideo(f"{sequence}_{i:03d}", [f for f, _ in piece], [m for _, m in piece]))
+        return videos

@@ -1,0 +1,76 @@
+"""CamVid (SegNet layout): small folders made by the test, and the real copy in ../shared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import train as train_entry
+from conftest import compose_config
+from ssltm.data.camvid import CamVidError, CamVidSource
+from ssltm.data.info import IGNORE_INDEX
+
+
+def make_camvid(root, train_frames=12, val_frames=5):
+    rng = np.random.default_rng(0)
+    for split, count, sequence in (("train", train_frames, "0001TP"), ("val", val_frames, "0016E5")):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for i in range(count):
+            name = f"{sequence}_{6690 + 30 * i:06d}.png"
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(root / split / name)
+            Image.fromarray(rng.integers(0, 12, (24, 32), dtype=np.uint8)).save(root / f"{split}annot" / name)
+    return root
+
+
+def test_training_sequences_are_cut_into_videos_in_temporal_order(tmp_path):
+    source = CamVidSource(str(make_camvid(tmp_path, train_frames=23)), video_len=10)
+    videos = source.videos("train")
+    assert [v.num_frames for v in videos] == [10, 13]  # the 3-frame tail joins the last video
+    names = [p.name for v in videos for p in v.frames]
+    assert names == sorted(names)
+    label = videos[0].label(0)
+    raw = np.array(Image.open(videos[0].labels[0]))
+    assert np.array_equal(label == IGNORE_INDEX, raw == 11)  # void -> ignore
+    assert np.array_equal(label[raw != 11], raw[raw != 11])
+    assert source.videos("val")[0].num_frames == 5
+
+
+def test_a_frame_without_mask_is_named(tmp_path):
+    root = make_camvid(tmp_path)
+    victim = sorted((root / "trainannot").iterdir())[2]
+    victim.unlink()
+    with pytest.raises(CamVidError, match=f"frame without mask: .*{victim.name}"):
+        CamVidSource(str(root)).videos("train")
+
+
+def test_a_missing_folder_and_a_bad_label_value_are_named(tmp_path):
+    with pytest.raises(CamVidError, match="missing folder"):
+        CamVidSource(str(tmp_path / "nowhere")).videos("train")
+    root = make_camvid(tmp_path / "c")
+    bad = sorted((root / "valannot").iterdir())[0]
+    Image.fromarray(np.full((24, 32), 40, np.uint8)).save(bad)
+    with pytest.raises(CamVidError, match=f"{bad.name}: label values must be 0..11"):
+        CamVidSource(str(root)).videos("val")[0].label(0)
+
+
+def test_real_camvid_has_3_sequences_367_plus_101_frames_and_11_classes(shared_dir, capsys):
+    import check_data
+
+    root = shared_dir / "camvid"
+    source = CamVidSource(str(root))
+    assert len(source.sequences("train")) == 3
+    assert sum(v.num_frames for v in source.videos("train")) == 367
+    assert [v.num_frames for v in source.videos("val")] == [101]
+    assert check_data.main(["data=camvid", f"data.root={root}"]) == 0
+    assert "classes=11 train_frames=367 val_frames=101" in capsys.readouterr().out
+
+
+def test_real_camvid_fast_dev_run(shared_dir, tmp_path):
+    cfg = compose_config("train", [
+        "data=camvid", f"data.root={shared_dir / 'camvid'}", "trainer.fast_dev_run=true", "backbone=tiny",
+        "model.channels=32", "data.train_transform.crop_size=[64,96]", "data.num_workers=0",
+        "data.batch_size=2", "data.eval_batch_size=2", "logger=csv"], tmp_path)
+    result, _ = train_entry.run(cfg)
+    assert 0.0 <= result["mIoU"] <= 1.0
