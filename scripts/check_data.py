@@ -16,15 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
 import numpy as np  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from omegaconf import open_dict  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import track  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
 from ssltm.data.info import IGNORE_INDEX  # noqa: E402
+from ssltm.utils.config import compose_config  # noqa: E402
 
 
 def summarise(source, split: str) -> dict:
@@ -54,10 +53,7 @@ def main(argv: list[str]) -> int:
             splits = arg.split("=", 1)[1].strip("[]").split(",")
         else:
             overrides.append(arg)
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(ROOT / "outputs")
+    cfg = compose_config("train", overrides, ROOT / "outputs")
     source = instantiate(cfg.data.source)
     console = Console()
     try:

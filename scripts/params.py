@@ -16,14 +16,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
-from omegaconf import open_dict  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from torch import nn  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.utils.config import compose_config  # noqa: E402
 
 #: supplementary Table 1 (VSPW, Swin-S backbone), in millions of parameters
 PAPER_PARAMS_M = {
@@ -44,10 +43,7 @@ def count(module: nn.Module) -> int:
 
 
 def build_model(overrides: list[str]) -> tuple[nn.Module, dict]:
-    with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "conf")):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(ROOT / "outputs")
+    cfg = compose_config("train", overrides, ROOT / "outputs")
     choices = {
         "model": cfg.model._target_.rsplit(".", 1)[-1],
         "backbone": cfg.backbone.name,

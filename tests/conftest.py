@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +21,8 @@ os.environ.setdefault("WANDB_MODE", "offline")
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import ssltm  # noqa: E402,F401  (registers config resolvers)
+import ssltm  # noqa: E402  (registers config resolvers)
+import ssltm.utils.config  # noqa: E402
 
 #: overrides that make every run small: tiny backbone, tiny synthetic videos, no workers
 SMALL = [
@@ -46,12 +45,9 @@ SMALL = [
 
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
-    """Compose `conf/<config_name>.yaml` with overrides; outputs go to `output_dir`."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose(config_name=config_name, overrides=overrides)
+    """Compose `conf/<config_name>.yaml` with overrides; all outputs go to `output_dir`."""
+    cfg = ssltm.utils.config.compose_config(config_name, overrides, output_dir)
     with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(output_dir)
     return cfg
 

@@ -39,7 +39,8 @@ class CamVidError(ValueError):
 
 
 def _read_label(path: Path) -> np.ndarray:
-    label = np.array(Image.open(path))
+    with Image.open(path) as image:
+        label = np.array(image)
     if label.ndim != 2:
         raise CamVidError(f"{path}: a label map must have one channel, got shape {label.shape}")
     if label.max(initial=0) > CAMVID_VOID:

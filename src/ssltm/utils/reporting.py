@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+from ssltm.utils.diskstats import write_json
 
 
 def metrics_table(result: dict, class_names: list[str], title: str = "evaluation") -> Table:
@@ -48,12 +49,7 @@ def to_json_result(result: dict, class_names: list[str], **extra) -> dict:
 
 def write_metrics(path: str | Path, result: dict, class_names: list[str], **extra) -> Path:
     """Write metrics.json atomically (temp file, then rename) and return its path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(to_json_result(result, class_names, **extra), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, to_json_result(result, class_names, **extra))
 
 
 def print_result(result: dict, class_names: list[str], title: str, console: Console | None = None) -> None:
