@@ -2,9 +2,9 @@
 
 Training yields `{"labelled": batch, "unlabelled": batch}` through Lightning's CombinedLoader (the
 unlabelled part only when the method uses it; a `"pseudo"` part when pseudo-labels are given).
-An epoch is a fixed number of steps
-(`steps_per_epoch`), each loader drawing with replacement: with one labelled frame per video the
-labelled set is tiny, and semi-supervised training is naturally counted in iterations.
+An epoch is a fixed number of steps (`steps_per_epoch`), each loader drawing with replacement:
+with one labelled frame per video the labelled set is tiny, and semi-supervised training is
+naturally counted in iterations.
 Validation and test walk over whole videos in temporal order (every annotated frame is a query),
 which the video-consistency metric needs.
 """

@@ -59,9 +59,9 @@ class SegmentationMethod(pl.LightningModule):
         losses (e.g. GCC's mse update), each already weighted by the model."""
         main = F.cross_entropy(outputs["logits"], label, ignore_index=IGNORE_INDEX)
         aux = F.cross_entropy(outputs["aux_logits"], label, ignore_index=IGNORE_INDEX)
-        losses = {"ce": main, "aux": aux, **outputs.get("losses", {})}
-        total = main + self.aux_weight * aux + sum(outputs.get("losses", {}).values())
-        return {"loss": total, **losses}
+        model_losses = outputs.get("losses", {})
+        total = main + self.aux_weight * aux + sum(model_losses.values())
+        return {"loss": total, "ce": main, "aux": aux, **model_losses}
 
     def eval_network(self) -> nn.Module:
         """The network that evaluation uses (Mean Teacher returns its teacher by default)."""

@@ -49,9 +49,9 @@ class PseudoLabelMethod(SupervisedMethod):
         if "pseudo" not in batch:
             return loss
         pseudo = batch["pseudo"]
-        outputs = self.model(pseudo["frames"], pseudo["reference"], memory_labels=pseudo["label"])
-        if not bool((pseudo["label"] != IGNORE_INDEX).any()):
+        if not bool((pseudo["label"] != IGNORE_INDEX).any()):  # no confident pixel in the batch
             return loss
+        outputs = self.model(pseudo["frames"], pseudo["reference"], memory_labels=pseudo["label"])
         pseudo_loss = self.supervised_loss(outputs, pseudo["label"])["loss"]
         self.log("train/pseudo_loss", pseudo_loss, batch_size=pseudo["label"].shape[0])
         return loss + self.pseudo_weight * pseudo_loss
