@@ -1,13 +1,15 @@
-"""Check a data set's layout and print a summary: videos, frames, labelled frames, class histogram.
+"""Check a data set's files and print a summary: videos, frames, labelled frames, class histogram.
 
-    python scripts/check_data.py data=camvid data.root=/path/to/camvid [splits=[train,val]]
+    python scripts/check_data.py data=camvid data.root=/path/to/camvid [splits=[train,val]] [level=full]
 
-Runs the same checks the data module runs before training; a defect stops it with a message that
-names the offending files.
+Runs the checks of the data module (src/ssltm/data/validate.py) at `level` (default `full`: every
+frame and mask decoded) and stops at the first split with defects, with a message that names the
+offending files. Exit code 0 when every split is sound, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,64 +17,69 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
-import numpy as np  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from rich.console import Console  # noqa: E402
-from rich.progress import track  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.info import IGNORE_INDEX  # noqa: E402
+from ssltm.data.files import DataError  # noqa: E402
+from ssltm.data.validate import SplitReport, check_split  # noqa: E402
 from ssltm.utils.config import compose_config  # noqa: E402
 
 
-def summarise(source, split: str) -> dict:
-    videos = source.videos(split)
-    histogram = np.zeros(source.info.num_classes + 1, np.int64)  # last bin: ignored pixels
-    for video in track(videos, description=f"reading {split} labels"):
-        for t in video.annotated:
-            label = video.label(t)
-            counts = np.bincount(label.ravel(), minlength=256)
-            histogram[:-1] += counts[: source.info.num_classes]
-            histogram[-1] += counts[IGNORE_INDEX]
-    sequences = {getattr(v, "video_id", "").rsplit("_", 1)[0] for v in videos}
-    return {
-        "videos": len(videos),
-        "sequences": len(sequences),
-        "frames": sum(v.num_frames for v in videos),
-        "labelled": sum(len(v.annotated) for v in videos),
-        "histogram": histogram,
-    }
+def summary_table(reports: list[SplitReport], classes: list[str]) -> Table:
+    table = Table(title=f"{reports[0].name}: {len(classes)} classes")
+    table.add_column("")
+    for report in reports:
+        table.add_column(report.split, justify="right")
+    for key in ("sequences", "videos", "frames", "annotated"):
+        table.add_row(key, *[str(getattr(r, key)) for r in reports])
+    if all(r.histogram is not None for r in reports):
+        for i, name in enumerate([*classes, "(ignored)"]):
+            table.add_row(f"pixels {name}", *[f"{r.histogram[i]:,}" for r in reports])
+    return table
+
+
+def check(overrides: list[str], splits: list[str], level: str = "full", out: str | None = None) -> int:
+    """Check `splits` of the data set that `overrides` configure; print the summary; 0 if sound."""
+    cfg = compose_config("train", overrides, ROOT / "outputs")
+    console = Console()
+    try:
+        source = instantiate(cfg.data.source)
+        clip = instantiate(cfg.data.clip)
+        reports = [check_split(source, split, clip, level)[1] for split in splits]
+    except DataError as err:
+        console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+        return 1
+    console.print(summary_table(reports, list(source.info.classes)))
+    if out:
+        rows = {r.split: {**{k: getattr(r, k) for k in ("videos", "frames", "annotated", "sequences")},
+                          "histogram": None if r.histogram is None else r.histogram.tolist()} for r in reports}
+        Path(out).write_text(json.dumps({"data": source.info.name, "level": level, "splits": rows}, indent=2))
+        console.print(f"summary: {out}")
+    print(f"classes={source.info.num_classes} " + " ".join(f"{r.split}_frames={r.frames}" for r in reports))
+    return 0
+
+
+def parse(argv: list[str], splits: list[str]) -> tuple[list[str], list[str], str, str | None]:
+    """Split the script's own options (splits=, level=, out=) from the Hydra overrides."""
+    level, out, overrides = "full", None, []
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if key == "splits":
+            splits = value.strip("[]").split(",")
+        elif key == "level":
+            level = value
+        elif key == "out":
+            out = value
+        else:
+            overrides.append(arg)
+    return overrides, splits, level, out
 
 
 def main(argv: list[str]) -> int:
-    splits = ["train", "val"]
-    overrides = []
-    for arg in argv:
-        if arg.startswith("splits="):
-            splits = arg.split("=", 1)[1].strip("[]").split(",")
-        else:
-            overrides.append(arg)
-    cfg = compose_config("train", overrides, ROOT / "outputs")
-    source = instantiate(cfg.data.source)
-    console = Console()
-    try:
-        results = {split: summarise(source, split) for split in splits}
-    except ValueError as err:
-        console.print(f"[red]error:[/red] {err}")
-        return 1
-    table = Table(title=f"{source.info.name}: {len(source.info.classes)} classes")
-    table.add_column("")
-    for split in splits:
-        table.add_column(split, justify="right")
-    for key in ("sequences", "videos", "frames", "labelled"):
-        table.add_row(key, *[str(results[s][key]) for s in splits])
-    names = [*source.info.classes, "(ignored)"]
-    for i, name in enumerate(names):
-        table.add_row(f"pixels {name}", *[f"{results[s]['histogram'][i]:,}" for s in splits])
-    console.print(table)
-    print(f"classes={source.info.num_classes} " + " ".join(f"{s}_frames={results[s]['frames']}" for s in splits))
-    return 0
+    overrides, splits, level, out = parse(argv, ["train", "val"])
+    return check(overrides, splits, level, out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 from rich.progress import track
 
-from ssltm.data.vspw import VSPW_NUM_CLASSES, remap_vspw_mask
+from ssltm.data.files import DataError
+from ssltm.data.vspw import VSPW_CLASSES, VSPW_NUM_CLASSES, read_split_file, remap_vspw_mask
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 from ssltm.utils.reporting import print_result, write_metrics
 
@@ -40,21 +41,11 @@ def read_png(path: Path) -> np.ndarray:
     return array
 
 
-def video_ids(gt_root: Path, split: str) -> list[str]:
-    split_file = gt_root / f"{split}.txt"
-    if not split_file.is_file():
-        raise ScoreError(f"missing split file {split_file}")
-    ids = [line.strip() for line in split_file.read_text().splitlines() if line.strip()]
-    if not ids:
-        raise ScoreError(f"{split_file} lists no videos")
-    return ids
-
-
 def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict:
     """mIoU / mVC8 / mVC16 / per-class IoU of the predictions of every video of `split`."""
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     metrics = VideoSegmentationMetrics(VSPW_NUM_CLASSES)
-    for video in track(video_ids(gt_root, split), description="scoring videos"):
+    for video in track(read_split_file(gt_root / f"{split}.txt"), description="scoring videos"):
         masks = sorted((gt_root / "data" / video / "mask").glob("*.png"))
         if not masks:
             raise ScoreError(f"no masks in {gt_root / 'data' / video / 'mask'}")
@@ -68,7 +59,7 @@ def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict
             raw_t = torch.from_numpy(raw.astype(np.int64))[None]
             metrics.update(
                 torch.from_numpy(pred.astype(np.int64))[None],
-                torch.from_numpy(remap_vspw_mask(raw).astype(np.int64))[None],
+                torch.from_numpy(remap_vspw_mask(raw, mask_path).astype(np.int64))[None],
                 [video],
                 [index],
                 vc_target=raw_t,
@@ -86,10 +77,10 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         result = score(args.gt_root, args.pred_dir, args.get("split", "val"))
-    except ScoreError as err:
+    except (ScoreError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    names = [str(i) for i in range(VSPW_NUM_CLASSES)]
+    names = list(VSPW_CLASSES)
     out = Path(args.get("out") or Path(args.pred_dir) / "metrics.json")
     print(f"predictions: {args.pred_dir}\nground truth: {args.gt_root} ({args.get('split', 'val')})")
     print_result(result, names, title="score")

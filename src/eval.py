@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint: python src/eval.py ckpt_path=PATH [split=val|test] [data=...]
+"""Evaluate a checkpoint: python src/eval.py ckpt_path=PATH [data.split=val|test] [data.root=...] [data=...]
 
 The network is rebuilt from the config stored in the checkpoint by `src/train.py`; the data set
 too, unless `data=...` is given. Writes `metrics.json` (mIoU, mVC8, mVC16, per-class IoU) into the
@@ -20,18 +20,23 @@ from rich.console import Console  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
 from ssltm.utils.checkpoints import CheckpointError, load_run_config  # noqa: E402
+from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
 from ssltm.utils.lightning import RUN_DEFINITION, instantiate_loggers  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
-    """Evaluate `cfg.ckpt_path` on `cfg.split`; returns the result and the objects."""
+    """Evaluate `cfg.ckpt_path` on `cfg.data.split`; returns the result and the objects."""
     stored = load_run_config(cfg.ckpt_path)
     with open_dict(cfg):
         for key in RUN_DEFINITION:
-            if cfg.get(key) is None:  # not given on the command line: as trained
+            given = cfg.get(key)
+            if given is None:  # not given on the command line: as trained
                 cfg[key] = stored[key]
-        cfg.data.eval_split = cfg.split
+            elif "_target_" not in given:  # only some keys (data.split=test): change the stored config
+                cfg[key] = OmegaConf.merge(stored[key], given)
+        if cfg.get("inference") is not None:  # inference=slide on the command line
+            cfg.method.inference = cfg.inference
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
@@ -49,10 +54,10 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     names = result["class_names"]
     output_dir = Path(cfg.paths.output_dir)
     path = write_metrics(
-        output_dir / "metrics.json", result, names, checkpoint=str(cfg.ckpt_path), split=cfg.split
+        output_dir / "metrics.json", result, names, checkpoint=str(cfg.ckpt_path), split=cfg.data.split
     )
     console = Console()
-    print_result(result, names, title=f"{datamodule.info.name} {cfg.split}: {cfg.ckpt_path}", console=console)
+    print_result(result, names, title=f"{datamodule.info.name} {cfg.data.split}: {cfg.ckpt_path}", console=console)
     console.print(f"metrics: {path}")
     OmegaConf.save(cfg, output_dir / "eval_config.yaml", resolve=True)
     return result, dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
@@ -62,8 +67,8 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except CheckpointError as err:
-        raise SystemExit(f"error: {err}") from None
+    except USER_ERRORS as err:
+        raise SystemExit(user_error_message(err)) from None
 
 
 if __name__ == "__main__":

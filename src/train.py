@@ -20,6 +20,7 @@ from rich.console import Console  # noqa: E402
 import ssltm  # noqa: E402,F401  (registers config resolvers)
 from ssltm.methods.iterative import run_iterative  # noqa: E402
 from ssltm.utils.diskstats import disk_usage, write_json  # noqa: E402
+from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
 from ssltm.utils.lightning import (  # noqa: E402
     RunConfigInCheckpoint,
     instantiate_list,
@@ -68,9 +69,9 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
         return {}, objects
     names = result["class_names"]
-    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=best, split=datamodule.eval_split)
+    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=best, split=datamodule.split)
     console = Console()
-    print_result(result, names, title=f"{datamodule.eval_split} ({'best checkpoint' if best else 'last weights'})", console=console)
+    print_result(result, names, title=f"{datamodule.split} ({'best checkpoint' if best else 'last weights'})", console=console)
     console.print(
         f"val mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
         f"mVC_16 {100 * result['mVC16']:.2f}\noutput folder: {output_dir}\nmetrics: {path}"
@@ -82,7 +83,10 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    result, _ = run(cfg)
+    try:
+        result, _ = run(cfg)
+    except USER_ERRORS as err:
+        raise SystemExit(user_error_message(err)) from None
     metric = cfg.get("optimized_metric")
     return result.get(metric.split("/")[-1]) if metric and result else None
 

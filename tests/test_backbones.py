@@ -23,6 +23,9 @@ def test_swin_backbone_is_converted_from_channels_last_and_takes_the_image_size(
     assert [tuple(f.shape[1:]) for f in features] == [
         (c, 64 // r, 96 // r) for c, r in zip(backbone.channels, backbone.reductions)
     ]
+    # a whole frame larger than the training crop (full-resolution evaluation), odd sizes padded
+    features = backbone(torch.randn(1, 3, 72, 104))
+    assert [tuple(f.shape[-2:]) for f in features] == [(18, 26), (9, 13), (5, 7), (3, 4)]
 
 
 def test_local_checkpoint_loads_every_weight(tmp_path):

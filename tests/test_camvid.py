@@ -8,7 +8,8 @@ from PIL import Image
 
 import train as train_entry
 from conftest import compose_config
-from ssltm.data.camvid import CamVidError, CamVidSource
+from ssltm.data.camvid import CamVidSource
+from ssltm.data.files import DataError
 from ssltm.data.info import IGNORE_INDEX
 
 
@@ -31,7 +32,7 @@ def test_training_sequences_are_cut_into_videos_in_temporal_order(tmp_path):
     names = [p.name for v in videos for p in v.frames]
     assert names == sorted(names)
     label = videos[0].label(0)
-    raw = np.array(Image.open(videos[0].labels[0]))
+    raw = np.array(Image.open(videos[0].masks[0]))
     assert np.array_equal(label == IGNORE_INDEX, raw == 11)  # void -> ignore
     assert np.array_equal(label[raw != 11], raw[raw != 11])
     assert source.videos("val")[0].num_frames == 5
@@ -41,17 +42,17 @@ def test_a_frame_without_mask_is_named(tmp_path):
     root = make_camvid(tmp_path)
     victim = sorted((root / "trainannot").iterdir())[2]
     victim.unlink()
-    with pytest.raises(CamVidError, match=f"frame without mask: .*{victim.name}"):
+    with pytest.raises(DataError, match=f"frame without mask: .*{victim.name}"):
         CamVidSource(str(root)).videos("train")
 
 
 def test_a_missing_folder_and_a_bad_label_value_are_named(tmp_path):
-    with pytest.raises(CamVidError, match="missing folder"):
+    with pytest.raises(DataError, match=r"missing folder\(s\) .*nowhere/train"):
         CamVidSource(str(tmp_path / "nowhere")).videos("train")
     root = make_camvid(tmp_path / "c")
     bad = sorted((root / "valannot").iterdir())[0]
     Image.fromarray(np.full((24, 32), 40, np.uint8)).save(bad)
-    with pytest.raises(CamVidError, match=f"{bad.name}: label values must be 0..11"):
+    with pytest.raises(DataError, match=f"{bad.name}: label values must be 0..10 or 11 \\(ignored\\), found \\[40\\]"):
         CamVidSource(str(root)).videos("val")[0].label(0)
 
 

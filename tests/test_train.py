@@ -15,6 +15,8 @@ import torch
 import eval as eval_entry
 import train as train_entry
 from conftest import CONF, ROOT, SMALL, compose_config
+from ssltm.data.files import DataError
+from ssltm.utils.errors import user_error_message
 
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -32,8 +34,14 @@ def test_fast_dev_run_trains_each_method(method, train_cfg_factory):
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_every_experiment_runs_fast_dev_run(experiment, tmp_path):
-    cfg = compose_config("train", [f"experiment={experiment}", *SMALL, "trainer.fast_dev_run=true"], tmp_path)
+def test_every_experiment_runs_fast_dev_run(experiment, tmp_path, request):
+    if experiment.startswith("camvid"):  # real data: the CamVid copy in ../shared
+        root = request.getfixturevalue("shared_dir") / "camvid"
+        small = [f"data.root={root}", "backbone=tiny", "data.train_transform.crop_size=[64,96]",
+                 "data.num_workers=0", "data.batch_size=2", "data.eval_batch_size=2"]
+    else:
+        small = SMALL
+    cfg = compose_config("train", [f"experiment={experiment}", *small, "trainer.fast_dev_run=true"], tmp_path)
     result, _ = train_entry.run(cfg)
     assert "mIoU" in result
 
@@ -53,6 +61,14 @@ def test_short_run_checkpoints_and_eval_reproduces_its_metrics(train_cfg_factory
     for key in ("mIoU", "mVC8", "mVC16"):
         assert again[key] == pytest.approx(result[key], abs=1e-9), key
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["split"] == "val"
+
+    # the test split, and a sliding window of half the frame instead of the whole frame
+    test_cfg = compose_config("eval", [f"ckpt_path={best}", "data.split=test", "inference=slide",
+                                       "inference.crop_size=[32,32]"], tmp_path / "eval_test")
+    on_test, objects = eval_entry.run(test_cfg)
+    assert objects["datamodule"].split == "test" and objects["method"].inference.mode == "slide"
+    assert 0.0 <= on_test["mIoU"] <= 1.0
+    assert json.loads((tmp_path / "eval_test" / "metrics.json").read_text())["split"] == "test"
 
 
 def test_eval_of_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path):
@@ -92,6 +108,20 @@ def test_command_line_eval_missing_checkpoint_is_one_line(tmp_path):
     proc = _cli("eval.py", f"ckpt_path={tmp_path / 'x.ckpt'}", f"paths.log_dir={tmp_path}")
     assert proc.returncode != 0
     assert "error: ckpt_path: no file at" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_command_line_bad_data_folder_is_one_line_naming_it(tmp_path):
+    proc = _cli("train.py", "data=camvid", f"data.root={tmp_path / 'nowhere'}", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"error: CamVid at {tmp_path / 'nowhere'}: missing folder(s)" in proc.stderr
+
+
+def test_a_data_error_from_a_loader_worker_keeps_only_its_message():
+    wrapped = DataError(
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\nssltm.data.files.DataError: /d/a.jpg: unreadable or truncated image (x)'
+    )
+    assert user_error_message(wrapped) == "error: /d/a.jpg: unreadable or truncated image (x)"
 
 
 @pytest.mark.parametrize("backbone", ["swin_s", "resnet101"])

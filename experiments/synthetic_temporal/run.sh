@@ -10,4 +10,4 @@ for exp in synthetic_per_frame synthetic_ssltm; do
   $PY src/train.py experiment=$exp trainer.max_epochs=16 hydra.run.dir=$OUT/$exp
   echo "$exp $(( $(date +%s) - start ))" >> $OUT/wall_seconds.txt
 done
-$PY experiments/synthetic_temporal/table.py $OUT
+$PY scripts/runs_table.py $OUT

@@ -1,3 +1,3 @@
 """Data sets, clip sampling, transforms and the data module."""
 
-from ssltm.data import camvid, synthetic  # noqa: F401  (registers the data sets' info)
+from ssltm.data import camvid, cityscapes, synthetic, vspw  # noqa: F401  (registers the data sets' info)

@@ -14,10 +14,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from ssltm.data.info import IGNORE_INDEX, DatasetInfo, register_dataset
+from ssltm.data.files import DataError, FileVideo, identity_mapping, problems_error
+from ssltm.data.info import DatasetInfo, register_dataset
 from ssltm.data.video import Video, VideoSource
 
 CAMVID_INFO = register_dataset(
@@ -31,43 +29,13 @@ CAMVID_INFO = register_dataset(
     )
 )
 CAMVID_VOID = 11
+CAMVID_LABELS = identity_mapping(CAMVID_INFO.num_classes, void=[CAMVID_VOID])
 _NAME = re.compile(r"^(?P<sequence>.+)_(?P<frame>f?\d+)\.png$")
-
-
-class CamVidError(ValueError):
-    """A CamVid folder that does not have the SegNet layout, with the offending paths."""
-
-
-def _read_label(path: Path) -> np.ndarray:
-    with Image.open(path) as image:
-        label = np.array(image)
-    if label.ndim != 2:
-        raise CamVidError(f"{path}: a label map must have one channel, got shape {label.shape}")
-    if label.max(initial=0) > CAMVID_VOID:
-        raise CamVidError(f"{path}: label values must be 0..{CAMVID_VOID}, found {label.max()}")
-    return np.where(label == CAMVID_VOID, IGNORE_INDEX, label).astype(np.uint8)
-
-
-class CamVidVideo(Video):
-    """Consecutive labelled frames of one sequence (index t = the t-th frame of the list)."""
-
-    def __init__(self, video_id: str, frames: list[Path], labels: list[Path]) -> None:
-        self.video_id = video_id
-        self.frames, self.labels = frames, labels
-        self.num_frames = len(frames)
-        self.annotated = list(range(len(frames)))
-
-    def frame(self, t: int) -> np.ndarray:
-        with Image.open(self.frames[t]) as image:
-            return np.array(image.convert("RGB"))
-
-    def label(self, t: int) -> np.ndarray:
-        return _read_label(self.labels[t])
 
 
 class CamVidSource(VideoSource):
     """Args:
-    root: the folder with train/, trainannot/, val/, valannot/.
+    root: the folder with train/, trainannot/, val/, valannot/ (test/, testannot/).
     video_len: training sequences are cut into videos of this many labelled frames (the last,
         shorter piece joins the previous video).
     """
@@ -76,7 +44,7 @@ class CamVidSource(VideoSource):
 
     def __init__(self, root: str, video_len: int = 10) -> None:
         if video_len < 1:
-            raise CamVidError(f"data.source.video_len must be >= 1, got {video_len}")
+            raise DataError(f"data.source.video_len must be >= 1, got {video_len}")
         self.root = Path(root).expanduser()
         self.video_len = video_len
 
@@ -85,35 +53,37 @@ class CamVidSource(VideoSource):
         images, labels = self.root / split, self.root / f"{split}annot"
         missing = [str(p) for p in (images, labels) if not p.is_dir()]
         if missing:
-            raise CamVidError(f"CamVid at {self.root}: missing folder(s) {missing} (SegNet layout expected)")
+            raise DataError(f"CamVid at {self.root}: missing folder(s) {missing} (SegNet layout expected)")
         frames = {p.name for p in images.glob("*.png")}
         masks = {p.name for p in labels.glob("*.png")}
         problems = [f"frame without mask: {images / n}" for n in sorted(frames - masks)]
         problems += [f"mask without frame: {labels / n}" for n in sorted(masks - frames)]
-        if problems:
-            raise CamVidError(f"CamVid split {split!r}: {len(problems)} problem(s): " + "; ".join(problems[:5]))
-        if not frames:
-            raise CamVidError(f"CamVid split {split!r}: no PNG frames in {images}")
         grouped: dict[str, list[tuple[int, Path, Path]]] = defaultdict(list)
-        for name in frames:
+        for name in sorted(frames & masks):
             match = _NAME.match(name)
             if match is None:
-                raise CamVidError(f"{images / name}: expected <sequence>_<frame>.png")
+                problems.append(f"name is not <sequence>_<frame>.png: {images / name}")
+                continue
             number = int(match["frame"].lstrip("f"))
             grouped[match["sequence"]].append((number, images / name, labels / name))
+        if problems:
+            raise problems_error(f"CamVid split {split!r} at {self.root}", problems)
+        if not grouped:
+            raise DataError(f"CamVid split {split!r}: the split is empty (no PNG frames in {images})")
         return {seq: [(f, m) for _, f, m in sorted(items)] for seq, items in sorted(grouped.items())}
 
     def videos(self, split: str) -> list[Video]:
         videos: list[Video] = []
         for sequence, pairs in self.sequences(split).items():
-            if split != "train":
-                videos.append(CamVidVideo(sequence, [f for f, _ in pairs], [m for _, m in pairs]))
-                continue
-            starts = list(range(0, len(pairs), self.video_len))
-            if len(starts) > 1 and len(pairs) - starts[-1] < self.video_len:
-                starts.pop()  # the short tail joins the previous video
+            starts = [0]
+            if split == "train":
+                starts = list(range(0, len(pairs), self.video_len))
+                if len(starts) > 1 and len(pairs) - starts[-1] < self.video_len:
+                    starts.pop()  # the short tail joins the previous video
             for i, start in enumerate(starts):
                 end = starts[i + 1] if i + 1 < len(starts) else len(pairs)
                 piece = pairs[start:end]
-                videos.append(CamVidVideo(f"{sequence}_{i:03d}", [f for f, _ in piece], [m for _, m in piece]))
+                video_id = f"{sequence}_{i:03d}" if split == "train" else sequence
+                frames, masks = [f for f, _ in piece], dict(enumerate(m for _, m in piece))
+                videos.append(FileVideo(video_id, frames, masks, CAMVID_LABELS, sequence))
         return videos

@@ -6,20 +6,24 @@ An epoch is a fixed number of steps (`steps_per_epoch`), each loader drawing wit
 with one labelled frame per video the labelled set is tiny, and semi-supervised training is
 naturally counted in iterations.
 Validation and test walk over whole videos in temporal order (every annotated frame is a query),
-which the video-consistency metric needs.
+which the video-consistency metric needs; an evaluation batch never mixes two videos, whose frames
+may differ in size.
+Before serving anything, `setup` checks each split it reads (`validate`, see data/validate.py).
 """
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import CombinedLoader
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler
 
 from ssltm.data.clips import ClipSampler, select_labelled
 from ssltm.data.dataset import ClipDataset, ClipItem
+from ssltm.data.files import DataError
 from ssltm.data.info import DatasetInfo
 from ssltm.data.pseudo_labels import PseudoLabelledVideo
 from ssltm.data.transforms import ClipTransform
+from ssltm.data.validate import check_videos
 from ssltm.data.video import Video, VideoSource
 
 
@@ -41,11 +45,13 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: loader worker processes per loader.
         use_unlabelled: serve the unlabelled loader (set from the method by the entry point).
         hidden_labels: attach the hidden ground truth to unlabelled clips (diagnostics only).
-        eval_split: the split that `val_dataloader`/`test_dataloader` read.
+        split: the split that `val_dataloader`/`test_dataloader` read.
         pseudo_label_dir: pseudo-labels of the unlabelled frames (iterative self-training); when
             set, training also yields `"pseudo"` clips labelled by them.
         root: the data set's folder, for sources read from disk (the config passes it on to the
             source as `${data.root}`; kept here for reference).
+        validate: checks run on each split before it is used: `full`, `layout` or `off`
+            (data/validate.py).
     """
 
     def __init__(
@@ -64,9 +70,10 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         use_unlabelled: bool = True,
         hidden_labels: bool = True,
-        eval_split: str = "val",
+        split: str = "val",
         pseudo_label_dir: str | None = None,
         root: str | None = None,
+        validate: str = "full",
     ) -> None:
         super().__init__()
         self.source = source
@@ -83,9 +90,10 @@ class VideoDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.use_unlabelled = use_unlabelled
         self.hidden_labels = hidden_labels
-        self.eval_split = eval_split
+        self.split = split
         self.pseudo_label_dir = pseudo_label_dir
         self.root = root
+        self.validate = validate
         self.labelled_set: ClipDataset | None = None
         self.unlabelled_set: ClipDataset | None = None
         self.pseudo_set: ClipDataset | None = None
@@ -97,15 +105,20 @@ class VideoDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.labelled_set is None:
-            self._setup_train(self.source.videos("train"))
+            self._setup_train(self._checked_videos("train"))
         if self.eval_set is None:
-            videos = self.source.videos(self.eval_split)
+            videos = self._checked_videos(self.split)
             items = [ClipItem(v, t) for v, video in enumerate(videos) for t in video.annotated]
             if not items:
-                raise ValueError(f"{self.info.name}: split {self.eval_split!r} has no annotated frames")
+                raise DataError(f"{self.info.name}: split {self.split!r} has no annotated frames to evaluate")
             self.eval_set = ClipDataset(
                 videos, items, self.clip, self.eval_transform, train=False, with_label=True
             )
+
+    def _checked_videos(self, split: str) -> list[Video]:
+        videos = self.source.videos(split)
+        check_videos(videos, self.info, split, self.clip, self.validate, progress=self.validate == "full")
+        return videos
 
     def _setup_train(self, videos: list[Video]) -> None:
         labelled, unlabelled = [], []
@@ -116,7 +129,7 @@ class VideoDataModule(pl.LightningDataModule):
             labelled += [ClipItem(v, t) for t in sorted(chosen)]
             unlabelled += [ClipItem(v, t) for t in range(video.num_frames) if t not in chosen]
         if not labelled:
-            raise ValueError(f"{self.info.name}: the training split has no labelled frames")
+            raise DataError(f"{self.info.name}: the training split has no labelled frames")
         common = dict(videos=videos, sampler=self.clip, transform=self.train_transform, train=True)
         self.labelled_set = ClipDataset(items=labelled, with_label=True, **common)
         self.unlabelled_set = ClipDataset(
@@ -132,20 +145,12 @@ class VideoDataModule(pl.LightningDataModule):
             )
 
     def _loader(self, dataset: ClipDataset, batch_size: int, train: bool) -> DataLoader:
-        sampler = None
-        if train:  # fixed-length epochs, drawn with replacement
-            sampler = RandomSampler(
-                dataset, replacement=True, num_samples=self.steps_per_epoch * batch_size
-            )
-        return DataLoader(
-            dataset,
-            batch_size=batch_size,
-            sampler=sampler,
-            shuffle=False,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            drop_last=train,
-        )
+        common = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        if not train:
+            return DataLoader(dataset, batch_sampler=VideoBatchSampler(dataset.items, batch_size), **common)
+        # fixed-length epochs, drawn with replacement
+        sampler = RandomSampler(dataset, replacement=True, num_samples=self.steps_per_epoch * batch_size)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
 
     def train_dataloader(self) -> CombinedLoader:
         loaders = {"labelled": self._loader(self.labelled_set, self.batch_size, train=True)}
@@ -167,3 +172,22 @@ class VideoDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
+
+
+class VideoBatchSampler(Sampler[list[int]]):
+    """Evaluation batches in dataset order, cut at every change of video."""
+
+    def __init__(self, items: list[ClipItem], batch_size: int) -> None:
+        self.batches: list[list[int]] = []
+        for i, item in enumerate(items):
+            last = self.batches[-1] if self.batches else None
+            if last and len(last) < batch_size and items[last[-1]].video == item.video:
+                last.append(i)
+            else:
+                self.batches.append([i])
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)

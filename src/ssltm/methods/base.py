@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltm.data.info import IGNORE_INDEX
+from ssltm.methods.inference import Inference
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 
 
@@ -27,6 +28,7 @@ class SegmentationMethod(pl.LightningModule):
         scheduler: partial scheduler, called with the optimiser and `total_steps`; or None.
         num_classes: classes of the data set.
         aux_weight: weight of the auxiliary head's loss.
+        inference: how evaluation covers a frame (whole or sliding window); default whole.
     """
 
     #: whether the method trains on unlabelled clips (the data module serves them only then)
@@ -39,6 +41,7 @@ class SegmentationMethod(pl.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
         num_classes: int,
         aux_weight: float = 0.4,
+        inference: Inference | None = None,
     ) -> None:
         super().__init__()
         self.model = model
@@ -46,6 +49,7 @@ class SegmentationMethod(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.num_classes = num_classes
         self.aux_weight = aux_weight
+        self.inference = inference or Inference()
         self.eval_metrics = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
         #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
         self.extra_eval_metrics = nn.ModuleDict()
@@ -74,12 +78,12 @@ class SegmentationMethod(pl.LightningModule):
     # --- evaluation --------------------------------------------------------------------------
     def _eval_step(self, batch: dict, stage: str) -> None:
         meta = batch["meta"]
-        outputs = self.eval_network()(batch["frames"], batch["reference"])
-        loss = F.cross_entropy(outputs["logits"], batch["label"], ignore_index=IGNORE_INDEX)
+        logits = self.inference(self.eval_network(), batch["frames"], batch["reference"])
+        loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
         self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
-        self.eval_metrics.update(outputs["logits"].argmax(1), batch["label"], meta["video"], meta["query"])
+        self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"])
         for name, network in self.extra_eval_networks().items():
-            logits = network(batch["frames"], batch["reference"])["logits"]
+            logits = self.inference(network, batch["frames"], batch["reference"])
             self.extra_eval_metrics[name].update(logits.argmax(1), batch["label"], meta["video"], meta["query"])
 
     def _eval_epoch_end(self, stage: str) -> None:

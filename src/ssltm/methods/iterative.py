@@ -27,9 +27,11 @@ from omegaconf import DictConfig, open_dict
 from rich.progress import track
 from torch.utils.data import DataLoader
 
+from ssltm.data.datamodule import VideoBatchSampler
 from ssltm.data.dataset import ClipDataset
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.pseudo_labels import write_pseudo_label
+from ssltm.methods.inference import Inference
 from ssltm.methods.mean_teacher import pseudo_labels
 from ssltm.methods.supervised import SupervisedMethod
 from ssltm.utils.checkpoints import load_checkpoint
@@ -93,12 +95,15 @@ def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: floa
     unlabelled = datamodule.unlabelled_set
     dataset = ClipDataset(unlabelled.videos, unlabelled.items, datamodule.clip, datamodule.eval_transform,
                           train=False, with_label=False)
-    loader = DataLoader(dataset, batch_size=datamodule.eval_batch_size, num_workers=datamodule.num_workers)
+    loader = DataLoader(dataset, batch_sampler=VideoBatchSampler(dataset.items, datamodule.eval_batch_size),
+                        num_workers=datamodule.num_workers)
+    method_cfg = state["ssltm_run_config"]["method"]
+    inference = instantiate(method_cfg["inference"]) if method_cfg.get("inference") else Inference()
     written = kept = total = frames = 0
     for index, batch in enumerate(track(loader, description="writing pseudo-labels")):
         if cfg.trainer.get("fast_dev_run") and index > 0:
             break
-        labels, _ = pseudo_labels(model(batch["frames"], batch["reference"])["logits"], threshold)
+        labels, _ = pseudo_labels(inference(model, batch["frames"], batch["reference"]), threshold)
         for label, video, t in zip(labels, batch["meta"]["video"], batch["meta"]["query"].tolist()):
             written += write_pseudo_label(folder, video, t, label.to(torch.uint8).numpy())
         kept += int((labels != IGNORE_INDEX).sum())

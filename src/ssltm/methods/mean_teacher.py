@@ -22,6 +22,7 @@ from torch import nn
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric
 from ssltm.methods.base import SegmentationMethod
+from ssltm.methods.inference import Inference
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 
 
@@ -67,8 +68,9 @@ class MeanTeacherMethod(SegmentationMethod):
         strong_augmentation: ClipPhotometric | None = None,
         eval_network: str = "teacher",
         gcc_from_pseudo_labels: bool = True,
+        inference: Inference | None = None,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, num_classes, aux_weight)
+        super().__init__(model, optimizer, scheduler, num_classes, aux_weight, inference)
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"method.confidence_threshold must be in [0, 1], got {confidence_threshold}")
         if not 0.0 <= ema_decay < 1.0:

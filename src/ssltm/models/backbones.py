@@ -89,6 +89,8 @@ class TimmBackbone(nn.Module):
             kwargs["drop_path_rate"] = drop_path_rate
         if img_size is not None and _takes_img_size(name):
             kwargs["img_size"] = tuple(img_size)
+            if name.startswith(("swin", "vit_", "deit", "eva")):  # masks / positions built per input size,
+                kwargs["dynamic_img_size"] = True  # so that whole frames larger than the crops evaluate
         load: dict = {}
         if checkpoint:
             state = _check_keys(name, read_state_dict(checkpoint), checkpoint, **kwargs)

@@ -1,0 +1,19 @@
+"""Errors caused by the user's input (data, checkpoints, options): the entry points print them as
+one clear line instead of a traceback."""
+
+from __future__ import annotations
+
+from ssltm.data.files import DataError
+from ssltm.models.backbones import BackboneCheckpointError
+from ssltm.utils.checkpoints import CheckpointError
+
+USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError)
+
+
+def user_error_message(err: Exception) -> str:
+    """The message of a user error; one raised in a DataLoader worker comes back wrapped in the
+    worker's traceback, of which only the last line (the original message) is kept."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1].split(": ", 1)[-1]
+    return f"error: {text}"

@@ -1,0 +1,51 @@
+"""Whole-frame and sliding-window evaluation passes (src/ssltm/methods/inference.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ssltm.methods.inference import Inference, window_starts
+
+
+class PixelwiseNet(nn.Module):
+    """Logits from each pixel of the query frame alone, so a sliding window must equal one pass;
+    it records the sizes it was called with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 5, 1)
+        self.sizes: list[tuple[int, int]] = []
+
+    def forward(self, frames, reference):
+        assert frames.shape[-2:] == reference.shape[-2:]
+        self.sizes.append(tuple(frames.shape[-2:]))
+        return {"logits": self.conv(frames[:, -1]) + reference.mean()}
+
+
+def test_windows_cover_the_frame_and_end_flush():
+    assert window_starts(10, 4, 3) == [0, 3, 6]
+    assert window_starts(11, 4, 3) == [0, 3, 6, 7]
+    assert window_starts(4, 4, 3) == [0]
+
+
+@pytest.mark.parametrize("size", [(20, 30), (9, 13)])  # larger and smaller than the window
+def test_sliding_window_equals_one_pass_for_a_pixelwise_network(size):
+    torch.manual_seed(0)
+    net = PixelwiseNet()
+    frames, reference = torch.randn(2, 3, 3, *size), torch.zeros(2, 3, *size)
+    whole = Inference("whole")(net, frames, reference)
+    net.sizes.clear()
+    slide = Inference("slide", crop_size=(12, 16))(net, frames, reference)
+    assert slide.shape == whole.shape == (2, 5, *size)
+    assert torch.allclose(slide, whole, atol=1e-6)
+    assert set(net.sizes) == {(12, 16)}  # every call at the window size
+    assert len(net.sizes) == len(window_starts(max(size[0], 12), 12, 8)) * len(window_starts(max(size[1], 16), 16, 10))
+
+
+def test_bad_inference_options_are_clear():
+    with pytest.raises(ValueError, match="whole or slide"):
+        Inference("tiles")
+    with pytest.raises(ValueError, match="needs inference.crop_size"):
+        Inference("slide")
