@@ -64,7 +64,7 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     result = method.last_eval
     objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
     stats = {"method": type(method).__name__, "wall_seconds": time.perf_counter() - start,
-             "disk_bytes": disk_usage(output_dir)}
+             "disk_bytes": disk_usage(output_dir), "parameters": sum(p.numel() for p in model.parameters())}
     write_json(output_dir / "method_stats.json", stats)
     if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
         return {}, objects

@@ -44,9 +44,9 @@ SMALL = [
 ]
 
 
-def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+def compose_config(config_name: str, overrides: list[str], output_dir: Path, **kwargs) -> DictConfig:
     """Compose `conf/<config_name>.yaml` with overrides; all outputs go to `output_dir`."""
-    cfg = ssltm.utils.config.compose_config(config_name, overrides, output_dir)
+    cfg = ssltm.utils.config.compose_config(config_name, overrides, output_dir, **kwargs)
     with open_dict(cfg):
         cfg.paths.log_dir = str(output_dir)
     return cfg

@@ -274,3 +274,26 @@ def test_check_data_and_prepare_scripts_summarise_and_fail_clearly(tmp_path, cap
     assert check_data.main(["data=cityscapes", f"data.root={city}", "data.source.sequence=false",
                             "data.clip.num_frames=1"]) == 1
     assert f"missing folder {city / 'gtFine' / 'val'}" in capsys.readouterr().out
+
+
+def test_evaluation_samples_carry_the_noisy_clean_code_of_their_reference(tmp_path):
+    # frames 0..3: class 1 only; frame 4 adds class 2. With d=3, query 7 (reference 4) is noisy
+    # only if its own mask lacks class 2: query 7 lacks it, query 6 (reference 3) is clean.
+    root = tmp_path / "v"
+    masks = {}
+    for t in range(8):
+        save_frame(root / "origin" / f"{t:08d}.jpg")
+        mask = np.full((H, W), 2, np.uint8)  # raw 2 -> class 1
+        if t == 4:
+            mask[:4] = 3  # raw 3 -> class 2
+        save_mask(root / "mask" / f"{t:08d}.png", mask)
+        masks[t] = root / "mask" / f"{t:08d}.png"
+    frames = sorted((root / "origin").glob("*.jpg"))
+    video = FileVideo("v", frames, masks, VSPW_LABELS)
+    items = [ClipItem(0, t) for t in range(8)]
+    sampler = ClipSampler(2, 1, 3, 3, eval_distance=3)
+    dataset = ClipDataset([video], items, sampler, ClipTransform(), train=False, with_label=True, with_subset=True)
+    codes = [dataset[i]["meta"]["subset"] for i in range(8)]
+    # query 0: reference is itself (unknown); 1..3: reference 0 (clean); 4: reference 1 (clean,
+    # the query holds more); 5, 6: references 2, 3 (clean); 7: reference 4 holds class 2 (noisy)
+    assert codes == [-1, 0, 0, 0, 0, 0, 0, 1]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ssltm.metrics import MeanIoU, VideoConsistency
-from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
+from ssltm.metrics.video_segmentation import VideoSegmentationMetrics, reference_subset
 
 IGN = 255
 
@@ -148,3 +148,26 @@ def test_video_segmentation_metrics_report_every_key():
     assert result["mIoU"] == 1.0 and result["mVC8"] == 1.0 and result["windows8"] == 2
     assert result["windows16"] == 0 and math.isnan(result["mVC16"])
     assert result["per_class_iou"] == [1.0, 1.0]
+
+
+def test_reference_subset_rule_noisy_when_the_reference_holds_a_class_the_query_lacks():
+    query = t([[0, 1], [1, 255]])
+    assert reference_subset(query, t([[1, 1], [0, 0]])) == 0  # same classes: clean
+    assert reference_subset(query, t([[1, 1], [255, 255]])) == 0  # fewer classes: clean
+    assert reference_subset(query, t([[2, 1], [0, 0]])) == 1  # class 2 absent from the query: noisy
+    assert reference_subset(query, None) == -1  # no ground truth for the reference: unknown
+
+
+def test_subset_miou_scores_noisy_and_clean_frames_apart():
+    metrics = VideoSegmentationMetrics(num_classes=2)
+    # frame 0 (clean) predicted right, frame 1 (noisy) predicted all wrong, frame 2 unknown
+    target = t([[[0, 1]], [[0, 1]], [[0, 1]]])
+    preds = t([[[0, 1]], [[1, 0]], [[0, 1]]])
+    metrics.update(preds, target, ["v", "v", "v"], [0, 1, 2], subset=t([0, 1, -1]))
+    result = metrics.compute()
+    assert result["clean/mIoU"] == 1.0 and result["noisy/mIoU"] == 0.0
+    assert result["clean_frames"] == 1 and result["noisy_frames"] == 1
+    assert result["mIoU"] == pytest.approx(0.5)  # the whole set: IoU 2 / (2 + 1 + 1) per class
+    metrics.reset()
+    metrics.update(preds, target, ["w", "w", "w"], [0, 1, 2])
+    assert "noisy/mIoU" not in metrics.compute()  # not asked for: not reported

@@ -52,6 +52,8 @@ class VideoDataModule(pl.LightningDataModule):
             source as `${data.root}`; kept here for reference).
         validate: checks run on each split before it is used: `full`, `layout` or `off`
             (data/validate.py).
+        reference_subsets: also score evaluation frames by subset, "noisy" (the reference frame
+            holds a class absent from the query frame) and "clean" (the rest): supp. Fig. 4b.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class VideoDataModule(pl.LightningDataModule):
         pseudo_label_dir: str | None = None,
         root: str | None = None,
         validate: str = "full",
+        reference_subsets: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
@@ -94,6 +97,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.pseudo_label_dir = pseudo_label_dir
         self.root = root
         self.validate = validate
+        self.reference_subsets = reference_subsets
         self.labelled_set: ClipDataset | None = None
         self.unlabelled_set: ClipDataset | None = None
         self.pseudo_set: ClipDataset | None = None
@@ -112,7 +116,8 @@ class VideoDataModule(pl.LightningDataModule):
             if not items:
                 raise DataError(f"{self.info.name}: split {self.split!r} has no annotated frames to evaluate")
             self.eval_set = ClipDataset(
-                videos, items, self.clip, self.eval_transform, train=False, with_label=True
+                videos, items, self.clip, self.eval_transform, train=False, with_label=True,
+                with_subset=self.reference_subsets,
             )
 
     def _checked_videos(self, split: str) -> list[Video]:

@@ -4,7 +4,9 @@ A labelled sample is a dict:
     frames     T 3 H W  float   T adjacent frames ending at the query (normalised)
     reference  3 H W    float   one frame at distance d before the query (clamped into the video)
     label      H W      long    ground truth of the query frame, IGNORE_INDEX = 255
-    meta       dict             video (str), query (int), frame_indices (T,), reference_index (int)
+    meta       dict             video (str), query (int), frame_indices (T,), reference_index (int),
+                                and `subset` (int) when asked for: the frame's noisy/clean code
+                                (metrics/video_segmentation.py, `reference_subset`)
 An unlabelled sample is the same without `label`; it may carry `hidden_label` (the ground truth the
 method must not train on, all IGNORE_INDEX where none exists) for measuring pseudo-label quality.
 Batched by the default collate function, tensors gain a leading B.
@@ -21,6 +23,7 @@ from ssltm.data.clips import ClipSampler
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.transforms import ClipTransform, to_tensor_images
 from ssltm.data.video import Video
+from ssltm.metrics.video_segmentation import reference_subset
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class ClipDataset(Dataset):
         train: random reference distance and random geometry when True.
         with_label: put the query's ground truth in `label` (labelled samples).
         with_hidden_label: put it in `hidden_label` instead (unlabelled samples, for diagnostics).
+        with_subset: put the noisy/clean code of the query in `meta["subset"]` (labelled samples;
+            it reads the reference frame's ground truth too).
     """
 
     def __init__(
@@ -51,6 +56,7 @@ class ClipDataset(Dataset):
         train: bool,
         with_label: bool,
         with_hidden_label: bool = False,
+        with_subset: bool = False,
     ) -> None:
         self.videos = videos
         self.items = items
@@ -59,6 +65,7 @@ class ClipDataset(Dataset):
         self.train = train
         self.with_label = with_label
         self.with_hidden_label = with_hidden_label and not with_label
+        self.with_subset = with_subset and with_label
 
     def __len__(self) -> int:
         return len(self.items)
@@ -85,6 +92,9 @@ class ClipDataset(Dataset):
         }
         if labels is not None:
             sample["label" if self.with_label else "hidden_label"] = labels[0]
+        if self.with_subset:
+            reference = torch.from_numpy(video.label(ref)) if ref in video.annotated and ref != item.query else None
+            sample["meta"]["subset"] = reference_subset(torch.from_numpy(video.label(item.query)), reference)
         return sample
 
     def _query_label(self, video: Video, t: int, size: torch.Size) -> torch.Tensor:

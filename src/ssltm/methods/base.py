@@ -16,7 +16,9 @@ from torch import nn
 
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.methods.inference import Inference
-from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
+from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
+
+SUBSET_KEYS = tuple(f"{name}/mIoU" for name in SUBSETS)
 
 
 class SegmentationMethod(pl.LightningModule):
@@ -81,10 +83,13 @@ class SegmentationMethod(pl.LightningModule):
         logits = self.inference(self.eval_network(), batch["frames"], batch["reference"])
         loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
         self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
-        self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"])
+        subset = meta.get("subset")
+        self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset)
         for name, network in self.extra_eval_networks().items():
             logits = self.inference(network, batch["frames"], batch["reference"])
-            self.extra_eval_metrics[name].update(logits.argmax(1), batch["label"], meta["video"], meta["query"])
+            self.extra_eval_metrics[name].update(
+                logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset
+            )
 
     def _eval_epoch_end(self, stage: str) -> None:
         for name, metrics in self.extra_eval_metrics.items():
@@ -93,7 +98,7 @@ class SegmentationMethod(pl.LightningModule):
             self.log_dict({f"{stage}/{name}/{k}": extra[k] for k in ("mIoU", "mVC8", "mVC16")})
         result = self.eval_metrics.compute()
         self.eval_metrics.reset()
-        self.log_dict({f"{stage}/{k}": result[k] for k in ("mIoU", "mVC8", "mVC16")})
+        self.log_dict({f"{stage}/{k}": result[k] for k in ("mIoU", "mVC8", "mVC16", *SUBSET_KEYS) if k in result})
         names = self._class_names()
         self.log_dict(
             {f"{stage}/iou/{n}": v for n, v in zip(names, result["per_class_iou"]) if v == v}

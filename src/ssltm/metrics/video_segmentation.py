@@ -1,4 +1,5 @@
-"""The suite's evaluation in one object: mIoU, per-class IoU, mVC_8 and mVC_16."""
+"""The suite's evaluation in one object: mIoU, per-class IoU, mVC_8 and mVC_16; optionally mIoU on
+the "noisy" and "clean" subsets of the frames (supp. Fig. 4b; see `reference_subset`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,24 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torchmetrics import SumMetric
 
 from ssltm.metrics.miou import MeanIoU
 from ssltm.metrics.video_consistency import VideoConsistency
 
 VC_LENGTHS = (8, 16)
+SUBSETS = ("clean", "noisy")  # subset code 0, 1 (-1: unknown, in neither)
+
+
+def reference_subset(query_label: torch.Tensor, reference_label: torch.Tensor | None, ignore_index: int = 255) -> int:
+    """1 ("noisy") when the reference frame's ground truth holds a class absent from the query
+    frame's, 0 ("clean") otherwise, -1 when the reference has no ground truth. Noisy frames are
+    those where context taken from the reference can mislead the query (the paper's Fig. 4b)."""
+    if reference_label is None:
+        return -1
+    query = set(query_label.unique().tolist()) - {ignore_index}
+    reference = set(reference_label.unique().tolist()) - {ignore_index}
+    return int(bool(reference - query))
 
 
 class VideoSegmentationMetrics(nn.Module):
@@ -20,6 +34,8 @@ class VideoSegmentationMetrics(nn.Module):
         super().__init__()
         self.miou = MeanIoU(num_classes, ignore_index)
         self.vc = nn.ModuleDict({str(n): VideoConsistency(n) for n in VC_LENGTHS})
+        self.subset_miou = nn.ModuleDict({name: MeanIoU(num_classes, ignore_index) for name in SUBSETS})
+        self.subset_frames = nn.ModuleDict({name: SumMetric() for name in SUBSETS})
 
     def update(
         self,
@@ -28,17 +44,25 @@ class VideoSegmentationMetrics(nn.Module):
         videos: Sequence[str],
         frame_indices: Sequence[int] | torch.Tensor,
         vc_target: torch.Tensor | None = None,
+        subset: torch.Tensor | None = None,
     ) -> None:
         """preds: B H W class ids (or B C H W scores); target: B H W train ids.
 
         `vc_target` is the ground truth the consistency is measured on, when it differs from
-        `target` (VSPW's script compares raw masks); defaults to `target`.
+        `target` (VSPW's script compares raw masks); defaults to `target`. `subset` (B,) holds
+        each frame's `reference_subset` code, for the subset mIoUs.
         """
         if preds.dim() == target.dim() + 1:
             preds = preds.argmax(1)
         self.miou.update(preds, target)
         for metric in self.vc.values():
             metric.update(preds, target if vc_target is None else vc_target, videos, frame_indices)
+        if subset is not None:
+            for code, name in enumerate(SUBSETS):
+                rows = subset == code
+                self.subset_frames[name].update(rows.sum())
+                if rows.any():
+                    self.subset_miou[name].update(preds[rows], target[rows])
 
     def compute(self) -> dict[str, float | list[float]]:
         """`mIoU`, `mVC8`, `mVC16`, `windows8`, `windows16` and `per_class_iou` (NaN: absent)."""
@@ -47,9 +71,15 @@ class VideoSegmentationMetrics(nn.Module):
             result[f"mVC{n}"] = float(metric.compute())
             result[f"windows{n}"] = int(metric.windows)
         result["per_class_iou"] = [float(v) for v in self.miou.per_class_iou()]
+        if not self.subset_frames["clean"].update_called:  # no subset codes given
+            return result
+        for name, frames in self.subset_frames.items():
+            count = int(frames.compute())
+            result[f"{name}/mIoU"] = float(self.subset_miou[name].compute()) if count else float("nan")
+            result[f"{name}_frames"] = count
         return result
 
     def reset(self) -> None:
         self.miou.reset()
-        for metric in self.vc.values():
+        for metric in [*self.vc.values(), *self.subset_miou.values(), *self.subset_frames.values()]:
             metric.reset()

@@ -20,6 +20,9 @@ def metrics_table(result: dict, class_names: list[str], title: str = "evaluation
         table.add_row(key, _fmt(result[key]))
     for key in ("windows8", "windows16"):
         table.add_row(f"{key} (count)", str(result[key]))
+    for name in ("clean", "noisy"):  # the reference-frame subsets, when scored
+        if f"{name}/mIoU" in result:
+            table.add_row(f"mIoU {name} frames ({result[f'{name}_frames']})", _fmt(result[f"{name}/mIoU"]))
     absent = 0
     for name, iou in zip(class_names, result["per_class_iou"], strict=True):
         if math.isnan(iou):
@@ -42,6 +45,7 @@ def to_json_result(result: dict, class_names: list[str], **extra) -> dict:
         return None if isinstance(v, float) and math.isnan(v) else v
 
     out = {k: clean(result[k]) for k in ("mIoU", "mVC8", "mVC16", "windows8", "windows16")}
+    out.update({k: clean(v) for k, v in result.items() if "/" in k or k.endswith("_frames")})  # subsets
     out["per_class_iou"] = {n: clean(v) for n, v in zip(class_names, result["per_class_iou"], strict=True)}
     out.update(extra)
     return out

@@ -1,0 +1,301 @@
+"""Aggregate a Hydra multirun into a table and a plot.
+
+    python scripts/aggregate.py <multirun folder> [out=<folder>]
+
+Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
+`metrics.json` and `method_stats.json`. Writes into `out` (default: the multirun folder):
+    results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
+    results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± std),
+                  then the jobs that failed (no metrics.json) and the settings never run
+    results.png   the study's plot, as the experiment's `study:` node describes it (x, hue, kind)
+Runs that failed or are missing are listed, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+METRICS = ("mIoU", "mVC8", "mVC16")
+STATS = ("wall_seconds", "disk_bytes", "parameters")  # from method_stats.json
+SUBSET_METRICS = ("noisy/mIoU", "clean/mIoU")
+
+
+@dataclass
+class Job:
+    folder: Path
+    overrides: dict[str, str]
+    metrics: dict | None = None
+    stats: dict | None = None
+    status: str = "ok"
+    values: dict[str, float] = field(default_factory=dict)
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    return key.lstrip("+~"), normalise(value)
+
+
+def normalise(value: str) -> str:
+    """One spelling per value: Hydra writes a swept `true` back as `True`."""
+    value = value.strip()
+    try:
+        loaded = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return str(loaded).lower() if isinstance(loaded, bool) else value
+
+
+def sweep_values(value: str) -> list[str]:
+    """`1,2,3` or `range(1,4)` or `choice(a,b)` -> the listed values (a plain value -> itself)."""
+    value = value.strip()
+    for fn in ("choice(", "range("):
+        if value.startswith(fn) and value.endswith(")"):
+            inner = value[len(fn) : -1]
+            if fn == "range(":
+                bounds = [int(v) for v in inner.split(",")]
+                return [str(v) for v in range(*bounds)]
+            value = inner
+    parts, depth, current = [], 0, ""
+    for ch in value:  # split on commas outside brackets: [1,2],[3,4] is two values
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [normalise(p) for p in [*parts, current]]
+
+
+def expected_settings(multirun: dict) -> list[dict[str, str]]:
+    """Every combination a grid sweep asked for: command-line sweeps and `hydra.sweeper.params`."""
+    hydra = multirun.get("hydra", {})
+    if "basic_sweeper" not in str((hydra.get("sweeper") or {}).get("_target_", "basic_sweeper")):
+        return []  # Optuna and other samplers choose their trials: there is no grid to miss
+    swept: dict[str, list[str]] = {}
+    params = (hydra.get("sweeper") or {}).get("params") or {}
+    for key, value in params.items():
+        swept[key] = sweep_values(str(value))
+    for text in (hydra.get("overrides") or {}).get("task", []):
+        key, value = parse_override(text)
+        values = sweep_values(value)
+        if len(values) > 1 or key in swept:
+            swept[key] = values
+    keys = list(swept)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(swept[k] for k in keys))]
+
+
+def read_jobs(root: Path) -> list[Job]:
+    jobs = []
+    for overrides_file in sorted(root.glob("*/.hydra/overrides.yaml"), key=lambda p: _job_order(p.parents[1].name)):
+        folder = overrides_file.parents[1]
+        overrides = dict(parse_override(o) for o in yaml.safe_load(overrides_file.read_text()) or [])
+        job = Job(folder, overrides)
+        if (folder / "metrics.json").is_file():
+            job.metrics = json.loads((folder / "metrics.json").read_text())
+            job.values = {  # null in metrics.json: not defined (e.g. no mVC_16 window) -> NaN
+                k: math.nan if job.metrics[k] is None else job.metrics[k]
+                for k in (*METRICS, *SUBSET_METRICS) if k in job.metrics
+            }
+        else:
+            job.status = "failed"
+        if (folder / "method_stats.json").is_file():
+            job.stats = json.loads((folder / "method_stats.json").read_text())
+            job.values["wall_seconds"] = job.stats.get("wall_seconds", math.nan)
+            disk = job.stats.get("disk_bytes")
+            job.values["disk_bytes"] = disk.get("total", math.nan) if isinstance(disk, dict) else (disk or math.nan)
+            job.values["parameters"] = job.stats.get("parameters", math.nan)
+        jobs.append(job)
+    return jobs
+
+
+def _job_order(name: str):
+    return (0, int(name)) if name.isdigit() else (1, name)
+
+
+def swept_keys(jobs: list[Job], expected: list[dict[str, str]]) -> list[str]:
+    """Override keys whose value differs between jobs (or that the sweep lists), in sweep order."""
+    keys = list(expected[0]) if expected else []
+    for job in jobs:
+        for key in job.overrides:
+            if key not in keys and len({j.overrides.get(key) for j in jobs}) > 1:
+                keys.append(key)
+    return keys
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v == v]
+    if not values:
+        return math.nan, math.nan
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
+    return mean, std
+
+
+def group(jobs: list[Job], keys: list[str]) -> dict[tuple, list[Job]]:
+    """Jobs by setting: the swept values except the seed."""
+    setting_keys = [k for k in keys if k != "seed"]
+    groups: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(tuple(job.overrides.get(k, "") for k in setting_keys), []).append(job)
+    return groups
+
+
+def fmt(mean: float, std: float, scale: float = 100.0, digits: int = 2) -> str:
+    if mean != mean:
+        return "-"
+    text = f"{scale * mean:.{digits}f}"
+    return text + (f" ± {scale * std:.{digits}f}" if std == std else "")
+
+
+def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
+    columns = [*keys, "status", *METRICS, *SUBSET_METRICS, *STATS, "folder"]
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for job in jobs:
+            row = [job.overrides.get(k, "") for k in keys] + [job.status]
+            row += [job.values.get(m, "") for m in (*METRICS, *SUBSET_METRICS, *STATS)]
+            writer.writerow([*row, job.folder.name])
+
+
+def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], title: str) -> str:
+    setting_keys = [k for k in keys if k != "seed"]
+    ok = [j for j in jobs if j.status == "ok"]
+    subsets = [m for m in SUBSET_METRICS if any(m in j.values for j in ok)]
+    header = [*setting_keys, "runs", "mIoU", "mVC_8", "mVC_16", *subsets, "wall (min)", "disk (MB)", "params (M)"]
+    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for setting, members in group(ok, keys).items():
+        cells = [*setting, str(len(members))]
+        for metric in (*METRICS, *subsets):
+            cells.append(fmt(*mean_std([j.values.get(metric, math.nan) for j in members])))
+        cells.append(fmt(*mean_std([j.values.get("wall_seconds", math.nan) for j in members]), 1 / 60, 1))
+        cells.append(fmt(*mean_std([j.values.get("disk_bytes", math.nan) for j in members]), 1e-6, 1))
+        params = [j.values.get("parameters", math.nan) for j in members]
+        cells.append(fmt(mean_std(params)[0], math.nan, 1e-6, 2))  # the same for every seed
+        lines.append("| " + " | ".join(cells) + " |")
+    failed = [j for j in jobs if j.status != "ok"]
+    if failed:
+        lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]
+        lines += [f"- `{j.folder.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) for j in failed]
+    expected_keys = list(expected[0]) if expected else []
+    found = [{k: j.overrides.get(k) for k in expected_keys} for j in jobs]
+    missing = [e for e in expected if e not in found]
+    if missing:
+        lines += ["", f"Missing runs ({len(missing)}, asked for by the sweep, no job folder):", ""]
+        lines += ["- " + " ".join(f"{k}={v}" for k, v in m.items()) for m in missing]
+    return "\n".join(lines) + "\n"
+
+
+def plot(path: Path, jobs: list[Job], keys: list[str], study: dict, title: str) -> Path | None:
+    """The study's figure: y metrics against `study.x`, one line (kind=line) or bar group
+    (kind=bar) per value of `study.hue`; error bars are the std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [j for j in jobs if j.status == "ok"]
+    if not ok:
+        return None
+    x_key = study.get("x") or next((k for k in keys if k != "seed"), None)
+    hue_key = study.get("hue")
+    metrics = list(study.get("metrics") or ["mIoU"])
+    if x_key is None:
+        return None
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
+    hues = sorted({j.overrides.get(hue_key, "") for j in ok}) if hue_key else [""]
+    xs = _sorted_values({j.overrides.get(x_key, "") for j in ok})
+    for ax, metric in zip(axes[0], metrics):
+        for h_index, hue in enumerate(hues):
+            points = []
+            for x in xs:
+                members = [j for j in ok if j.overrides.get(x_key, "") == x and (not hue_key or j.overrides.get(hue_key, "") == hue)]
+                points.append(mean_std([j.values.get(metric, math.nan) for j in members]))
+            means = [100 * m for m, _ in points]
+            stds = [100 * s if s == s else 0.0 for _, s in points]
+            label = f"{hue_key.split('.')[-1]}={hue}" if hue_key else None
+            if study.get("kind", "line") == "bar":
+                width = 0.8 / len(hues)
+                positions = [i + (h_index - (len(hues) - 1) / 2) * width for i in range(len(xs))]
+                ax.bar(positions, means, width, yerr=stds, label=label, capsize=3)
+                ax.set_xticks(range(len(xs)), xs)
+            else:
+                ax.errorbar(_numeric(xs), means, yerr=stds, marker="o", capsize=3, label=label)
+        ax.set_xlabel(study.get("x_label") or x_key)
+        ax.set_ylabel(metric.replace("mVC", "mVC_") + " (%)")
+        ax.grid(alpha=0.3)
+        if hue_key:
+            ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _sorted_values(values: set[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+def _numeric(xs: list[str]) -> list:
+    try:
+        return [float(x) for x in xs]
+    except ValueError:
+        return list(range(len(xs)))
+
+
+def aggregate(root: Path, out: Path | None = None) -> dict:
+    """Aggregate the multirun in `root`; returns the paths written and the job counts."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no multirun folder at {root}")
+    out = Path(out or root)
+    out.mkdir(parents=True, exist_ok=True)
+    multirun_file = root / "multirun.yaml"
+    multirun = yaml.safe_load(multirun_file.read_text()) if multirun_file.is_file() else {}
+    expected = expected_settings(multirun)
+    jobs = read_jobs(root)
+    if not jobs and not expected:
+        raise FileNotFoundError(f"{root}: no job folders (*/.hydra/overrides.yaml) and no multirun.yaml")
+    keys = swept_keys(jobs, expected)
+    study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
+    title = study.get("title") or multirun.get("task_name") or root.name
+    write_csv(out / "results.csv", jobs, keys)
+    (out / "results.md").write_text(markdown(jobs, keys, expected, title))
+    png = plot(out / "results.png", jobs, keys, study, title)
+    return {"csv": out / "results.csv", "md": out / "results.md", "png": png,
+            "ok": sum(j.status == "ok" for j in jobs), "failed": sum(j.status != "ok" for j in jobs)}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    out = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("out=")), None)
+    try:
+        written = aggregate(Path(argv[0]), out)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(Path(written["md"]).read_text())
+    print(f"{written['ok']} runs, {written['failed']} failed; wrote {written['csv']}, {written['md']}"
+          + (f", {written['png']}" if written["png"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
