@@ -71,7 +71,8 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     names = result["class_names"]
     path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=best, split=datamodule.split)
     console = Console()
-    print_result(result, names, title=f"{datamodule.split} ({'best checkpoint' if best else 'last weights'})", console=console)
+    title = f"{datamodule.split} ({'best checkpoint' if best else 'last weights'})"
+    print_result(result, names, title=title, console=console)
     console.print(
         f"val mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
         f"mVC_16 {100 * result['mVC16']:.2f}\noutput folder: {output_dir}\nmetrics: {path}"

@@ -21,7 +21,9 @@ from ssltm.data.files import DataError, FileVideo, LabelMapping, problems_error
 from ssltm.data.info import IGNORE_INDEX, DatasetInfo, register_dataset
 from ssltm.data.video import Video, VideoSource
 
-_TRAIN_LABELS = sorted((lab for lab in CITYSCAPES_LABEL_TABLE if 0 <= lab.trainId < 255), key=lambda lab: lab.trainId)
+_TRAIN_LABELS = sorted(
+    (lab for lab in CITYSCAPES_LABEL_TABLE if 0 <= lab.trainId < 255), key=lambda lab: lab.trainId
+)
 CITYSCAPES_INFO = register_dataset(
     DatasetInfo(
         name="cityscapes",
@@ -47,9 +49,13 @@ class CityscapesSource(VideoSource):
 
     info = CITYSCAPES_INFO
 
-    def __init__(self, root: str, sequence: bool = True, snippet_length: int = 30, labelled_position: int = 19) -> None:
+    def __init__(
+        self, root: str, sequence: bool = True, snippet_length: int = 30, labelled_position: int = 19
+    ) -> None:
         if not 0 <= labelled_position < snippet_length:
-            raise DataError(f"data.source: labelled_position {labelled_position} outside a snippet of {snippet_length}")
+            raise DataError(
+                f"data.source: labelled_position {labelled_position} outside a snippet of {snippet_length}"
+            )
         self.root = Path(root).expanduser()
         self.sequence = sequence
         self.snippet_length = snippet_length
@@ -58,13 +64,16 @@ class CityscapesSource(VideoSource):
     def _folder(self, *parts: str) -> Path:
         folder = self.root.joinpath(*parts)
         if not folder.is_dir():
-            hint = " (download leftImg8bit_sequence_trainvaltest.zip, or set data.source.sequence=false)" if parts[0] == "leftImg8bit_sequence" else ""
+            hint = ""
+            if parts[0] == "leftImg8bit_sequence":
+                hint = " (download leftImg8bit_sequence_trainvaltest.zip, or set data.source.sequence=false)"
             raise DataError(f"Cityscapes at {self.root}: missing folder {folder}{hint}")
         return folder
 
     def videos(self, split: str) -> list[Video]:
-        images = {p.name.removesuffix(_IMAGE): p for p in self._folder("leftImg8bit", split).glob(f"*/*{_IMAGE}")}
-        masks = {p.name.removesuffix(_MASK): p for p in self._folder("gtFine", split).glob(f"*/*{_MASK}")}
+        image_dir, mask_dir = self._folder("leftImg8bit", split), self._folder("gtFine", split)
+        images = {p.name.removesuffix(_IMAGE): p for p in image_dir.glob(f"*/*{_IMAGE}")}
+        masks = {p.name.removesuffix(_MASK): p for p in mask_dir.glob(f"*/*{_MASK}")}
         problems = [f"frame without mask: {images[k]}" for k in sorted(images.keys() - masks.keys())]
         problems += [f"mask without frame: {masks[k]}" for k in sorted(masks.keys() - images.keys())]
         sequences = self._folder("leftImg8bit_sequence", split) if self.sequence else None
@@ -76,15 +85,15 @@ class CityscapesSource(VideoSource):
                 continue
             frames, position = [images[key]], 0
             if sequences is not None:
-                first = int(match["frame"]) - self.labelled_position
+                city, seq, first = match["city"], match["seq"], int(match["frame"]) - self.labelled_position
                 width = len(match["frame"])
-                frames = [
-                    sequences / match["city"] / f"{match['city']}_{match['seq']}_{first + i:0{width}d}{_IMAGE}"
-                    for i in range(self.snippet_length)
-                ]
+                names = [f"{city}_{seq}_{first + i:0{width}d}{_IMAGE}" for i in range(self.snippet_length)]
+                frames = [sequences / city / name for name in names]
                 absent = [p for p in frames if not p.is_file()]
                 if absent:
-                    problems.append(f"snippet of {images[key].name}: {len(absent)} frame(s) missing, e.g. {absent[0]}")
+                    problems.append(
+                        f"snippet of {images[key].name}: {len(absent)} frame(s) missing, e.g. {absent[0]}"
+                    )
                     continue
                 position = self.labelled_position
             sequence = f"{match['city']}_{match['seq']}"
@@ -92,5 +101,5 @@ class CityscapesSource(VideoSource):
         if problems:
             raise problems_error(f"Cityscapes split {split!r} at {self.root}", problems)
         if not videos:
-            raise DataError(f"Cityscapes split {split!r}: the split is empty (no *{_IMAGE} under {self.root / 'leftImg8bit' / split})")
+            raise DataError(f"Cityscapes split {split!r}: the split is empty (no *{_IMAGE} under {image_dir})")
         return videos
