@@ -92,9 +92,10 @@ class ClipDataset(Dataset):
         }
         if labels is not None:
             sample["label" if self.with_label else "hidden_label"] = labels[0]
-        if self.with_subset:
-            reference = torch.from_numpy(video.label(ref)) if ref in video.annotated and ref != item.query else None
-            sample["meta"]["subset"] = reference_subset(torch.from_numpy(video.label(item.query)), reference)
+        if self.with_subset:  # the query's label as scored, against the reference frame's
+            has_reference = ref in video.annotated and ref != item.query
+            reference = torch.from_numpy(video.label(ref)) if has_reference else None
+            sample["meta"]["subset"] = reference_subset(labels[0], reference)
         return sample
 
     def _query_label(self, video: Video, t: int, size: torch.Size) -> torch.Tensor:
