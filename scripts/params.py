@@ -1,10 +1,13 @@
 """Parameter count of a model config, per module and in total.
 
     python scripts/params.py model=ssltm backbone=swin_s [other overrides] [--no-others]
+    python scripts/params.py --all [out=params.md]      # every model x backbone, VSPW's 124 classes
 
 Prints a table of the model's top-level modules, then (unless --no-others) the total of the same
 model on every backbone of conf/backbone next to the paper's count where it gives one. The last
-line is `total_params=<int>` of the requested config.
+line is `total_params=<int>` of the requested config. `--all` prints (and with `out=` writes as
+markdown) every model of conf/model on the paper's and the CPU backbones, with the paper's count
+(supplementary Table 1, Swin-S), the difference and why it differs.
 """
 
 from __future__ import annotations
@@ -38,6 +41,47 @@ PAPER_PARAMS_M = {
 }
 
 
+#: backbones of the `--all` table, and the models whose count differs from the paper's, and why
+ALL_BACKBONES = ("resnet18", "resnet50", "resnet101", "swin_t", "swin_s")
+NOTES = {
+    "ssltm": "the design of DESIGN.md (neck C=256, 2 STT blocks, RFCE, GCC K=3)",
+    "deeplabv3plus": "separable ASPP, 512 channels as mmseg's, at stride 32 (Swin is not dilated) + stride-4 fusion",
+    "pspnet": "smp's PSPDecoder (1x1 bottleneck to 512); mmseg's PSPHead, which the paper's count fits, "
+              "has a 3x3 bottleneck from 768 + 4 x 512 channels (+13M)",
+    "upernet": "smp's UPerNetDecoder, 256 channels (mmseg's Swin-S UPerNet has 512: 81M)",
+    "ocrnet": "OCR on the all-MLP neck (512 channels) instead of HRNet's concatenated levels",
+    "segmenter": "2 mask-transformer layers of width 384 on the last level",
+    "netwarp": "per-frame neck (256) + RAFT-small (0.99M, frozen) + FlowCNN",
+    "etc": "per-frame neck (256) + RAFT-small (0.99M, frozen); no distillation teacher",
+    "tcb": "per-frame neck (256) + one attention over the previous frames",
+    "per_frame": "the suite's own image-based lower bound (neck C=128); not in the paper",
+}
+
+
+def all_models_table(out: str | None = None) -> Table:
+    """Every model x ALL_BACKBONES, with VSPW's 124 classes, next to the paper's Swin-S count."""
+    models = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
+    table = Table(title="parameters (M), VSPW's 124 classes")
+    columns = ["model", *ALL_BACKBONES, "paper, Swin-S", "difference", "why"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "why") else "right")
+    rows = []
+    for model in models:
+        counts = [count(build_model([f"model={model}", f"backbone={b}", "data=vspw"])[0]) / 1e6 for b in ALL_BACKBONES]
+        paper = PAPER_PARAMS_M.get((model, "swin_s"))
+        diff = f"{100 * (counts[-1] - paper) / paper:+.1f}%" if paper else ""
+        rows.append([model, *[f"{c:.2f}" for c in counts], f"{paper}" if paper else "-", diff, NOTES.get(model, "")])
+        table.add_row(*rows[-1])
+    if out:
+        lines = ["# Parameters (millions), VSPW's 124 classes", "",
+                 "Written by `python scripts/params.py --all out=docs/params.md`; the paper's counts are "
+                 "supplementary Table 1 (Swin-S).", "",
+                 "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        Path(out).write_text("\n".join(lines) + "\n")
+    return table
+
+
 def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -59,6 +103,10 @@ def choice(overrides: list[str], group: str, default: str) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if "--all" in argv:
+        out = next((a.split("=", 1)[1] for a in argv if a.startswith("out=")), None)
+        Console(width=200).print(all_models_table(out))
+        return 0
     others = "--no-others" not in argv
     overrides = [a for a in argv if a != "--no-others"]
     console = Console()

@@ -21,7 +21,7 @@ from rich.console import Console  # noqa: E402
 import ssltm  # noqa: E402,F401  (registers config resolvers)
 from ssltm.utils.checkpoints import CheckpointError, load_run_config  # noqa: E402
 from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
-from ssltm.utils.lightning import RUN_DEFINITION, instantiate_loggers  # noqa: E402
+from ssltm.utils.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
 
 
@@ -46,10 +46,10 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
             f"{datamodule.info.name!r} has {datamodule.info.num_classes}"
         )
     method = instantiate(cfg.method, model=instantiate(cfg.model))
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=instantiate_loggers(cfg.get("logger")) or False, callbacks=[]
-    )
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     trainer.validate(method, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    finish_loggers(loggers)
     result = method.last_eval
     names = result["class_names"]
     output_dir = Path(cfg.paths.output_dir)

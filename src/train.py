@@ -23,6 +23,7 @@ from ssltm.utils.diskstats import disk_usage, write_json  # noqa: E402
 from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
 from ssltm.utils.lightning import (  # noqa: E402
     RunConfigInCheckpoint,
+    finish_loggers,
     instantiate_list,
     instantiate_loggers,
 )
@@ -61,6 +62,7 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
     if cfg.get("evaluate_best") and not trainer.fast_dev_run:
         trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
+    finish_loggers(loggers)
     result = method.last_eval
     objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
     stats = {"method": type(method).__name__, "wall_seconds": time.perf_counter() - start,

@@ -21,3 +21,13 @@ def test_params_prints_modules_and_ends_with_the_exact_total(capsys):
     text = "\n".join(out)
     for module in ("backbone", "neck", "stt", "context", "gcc", "fuse", "head"):
         assert module in text
+
+
+def test_params_all_writes_every_model_next_to_the_paper(tmp_path, monkeypatch):
+    monkeypatch.setattr(params, "ALL_BACKBONES", ("tiny",))  # every model, one small backbone
+    assert params.main(["--all", f"out={tmp_path / 'p.md'}"]) == 0
+    rows = [r for r in (tmp_path / "p.md").read_text().splitlines() if r.startswith("| ")][1:]
+    models = {r.split(" | ")[0].strip("| ") for r in rows}
+    assert {"ssltm", "per_frame", "deeplabv3plus", "netwarp", "etc", "tcb", "segmenter"} <= models
+    upernet = next(r for r in rows if r.startswith("| upernet "))
+    assert "| 58.1 |" in upernet and "%" in upernet  # the paper's count and the difference

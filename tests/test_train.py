@@ -138,6 +138,9 @@ def test_wandb_logger_runs_offline_inside_the_output_folder(train_cfg_factory, t
     assert os.environ["WANDB_MODE"] == "offline"
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs and any(runs[0].rglob("*.wandb"))
+    # the next job of a multirun (same process) gets a run of its own, in its own folder
+    train_entry.run(train_cfg_factory("logger=wandb", "model=per_frame", "callbacks=none", output_dir=tmp_path / "job1"))
+    assert len(list((tmp_path / "job1" / "wandb").glob("offline-run-*"))) == 1
 
 
 def test_constant_learning_rate_option_trains(train_cfg_factory):

@@ -56,6 +56,10 @@ class SegmentationMethod(pl.LightningModule):
         #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
         self.extra_eval_metrics = nn.ModuleDict()
         self.last_eval: dict | None = None
+        #: set by `callbacks.ImagePanels` before a step whose tensors it wants to draw
+        self.panel_requested = False
+        #: the first sample's query-frame tensors of that step (`keep_panel`), on the CPU
+        self.panel: dict[str, torch.Tensor] | None = None
 
     def forward(self, frames: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(frames, reference)
@@ -69,6 +73,22 @@ class SegmentationMethod(pl.LightningModule):
         total = main + self.aux_weight * aux + sum(model_losses.values())
         return {"loss": total, "ce": main, "aux": aux, **model_losses}
 
+    def keep_panel(self, **tensors: torch.Tensor | None) -> None:
+        """Keep the first sample of each tensor (B ...) for an image panel, when one is requested.
+        `frame` is a normalised 3 H W image; label maps are H W; `*_logits` become class ids."""
+        if not self.panel_requested:
+            return
+        panel = {}
+        for name, value in tensors.items():
+            if value is None:
+                continue
+            value = value[0].detach().float().cpu()
+            if name.endswith("_logits"):
+                name, value = name[: -len("_logits")], value.argmax(0)
+            panel[name] = value
+        self.panel = panel
+        self.panel_requested = False
+
     def eval_network(self) -> nn.Module:
         """The network that evaluation uses (Mean Teacher returns its teacher by default)."""
         return self.model
@@ -81,6 +101,7 @@ class SegmentationMethod(pl.LightningModule):
     def _eval_step(self, batch: dict, stage: str) -> None:
         meta = batch["meta"]
         logits = self.inference(self.eval_network(), batch["frames"], batch["reference"])
+        self.keep_panel(frame=batch["frames"][:, -1], ground_truth=batch["label"], prediction_logits=logits)
         loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
         self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
         subset = meta.get("subset")

@@ -139,6 +139,11 @@ class MeanTeacherMethod(SegmentationMethod):
         weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
         model_losses = sum(student["losses"].values()) if student["losses"] else 0.0
         total = losses["loss"] + weight * unsup + model_losses
+        self.keep_panel(  # an unlabelled clip: what the teacher taught the student
+            frame=unlabelled["frames"][:, -1], ground_truth=unlabelled.get("hidden_label"),
+            student_logits=student["logits"], teacher_logits=teacher_logits, pseudo_label=targets,
+            confidence=confidence,
+        )
 
         batch_size = labelled["label"].shape[0]
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)

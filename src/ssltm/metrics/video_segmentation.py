@@ -65,12 +65,14 @@ class VideoSegmentationMetrics(nn.Module):
                     self.subset_miou[name].update(preds[rows], target[rows])
 
     def compute(self) -> dict[str, float | list[float]]:
-        """`mIoU`, `mVC8`, `mVC16`, `windows8`, `windows16` and `per_class_iou` (NaN: absent)."""
+        """`mIoU`, `mVC8`, `mVC16`, `windows8`, `windows16`, `per_class_iou` (NaN: absent) and
+        `confusion_matrix` (K x K+1 pixel counts, rows: truth, the last column: invalid ids)."""
         result: dict[str, float | list[float]] = {"mIoU": float(self.miou.compute())}
         for n, metric in self.vc.items():
             result[f"mVC{n}"] = float(metric.compute())
             result[f"windows{n}"] = int(metric.windows)
         result["per_class_iou"] = [float(v) for v in self.miou.per_class_iou()]
+        result["confusion_matrix"] = self.miou.confmat.tolist()  # truth x prediction (+ invalid)
         if not self.subset_frames["clean"].update_called:  # no subset codes given
             return result
         for name, frames in self.subset_frames.items():

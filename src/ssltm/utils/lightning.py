@@ -26,6 +26,14 @@ def instantiate_loggers(cfg: DictConfig | None) -> list[pl.loggers.Logger]:
     return instantiate_list(cfg)
 
 
+def finish_loggers(loggers: list[pl.loggers.Logger]) -> None:
+    """Close the W&B run of this job: otherwise the next job of a multirun (same process) would
+    log into it."""
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
 class RunConfigInCheckpoint(pl.Callback):
     """Stores the resolved data / model / method config in each checkpoint, so that
     `src/eval.py ckpt_path=...` rebuilds the network without the training command line."""

@@ -2,6 +2,9 @@
 
 `${ssltm.num_classes:<source class>}` reads the class count from the data set's `DatasetInfo`
 (the one place where classes are defined), e.g. `${ssltm.num_classes:${data.source._target_}}`.
+`${ssltm.overrides:<prefix>[,<key>...]}` names a run by its command-line overrides, leaving out
+the keys listed (`${ssltm.overrides:${task_name},seed}` groups the seeds of one setting): the
+prefix alone without overrides or outside a Hydra run.
 """
 
 from __future__ import annotations
@@ -14,5 +17,15 @@ def _num_classes(source_target: str) -> int:
     return get_class(source_target).info.num_classes
 
 
+def _overrides(prefix: str, *exclude: str) -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return prefix
+    kept = [o for o in HydraConfig.get().overrides.task if o.split("=", 1)[0].lstrip("+~") not in exclude]
+    return f"{prefix}/{','.join(sorted(kept))}" if kept else prefix
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("ssltm.num_classes", _num_classes, replace=True)
+    OmegaConf.register_new_resolver("ssltm.overrides", _overrides, replace=True)

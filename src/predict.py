@@ -1,0 +1,112 @@
+"""Segment a video with a trained checkpoint and write label maps, colours, overlays and an mp4:
+
+    python src/predict.py ckpt_path=PATH input=<folder of frames | video file> [output=FOLDER]
+    python src/predict.py ckpt_path=A compare_ckpt_path=B input=... names=[with_STT,without_STT]
+
+Frames are read one at a time and segmented with the temporal context of evaluation (clip and
+reference frame from the earlier frames), so memory stays flat on long videos. The outputs are
+listed in `ssltm/prediction.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+
+import hydra  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress  # noqa: E402
+
+import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.data.video_io import FrameReader  # noqa: E402
+from ssltm.methods.trained import load_trained  # noqa: E402
+from ssltm.prediction import Comparison, PredictionWriter  # noqa: E402
+from ssltm.utils.checkpoints import CheckpointError  # noqa: E402
+from ssltm.utils.diskstats import write_json  # noqa: E402
+from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CheckpointError(f"device={name}: no CUDA device on this machine (use device=cpu)")
+    return name
+
+
+def run(cfg: DictConfig) -> dict:
+    """Predict every frame of `cfg.input`; returns the summary written to predict.json."""
+    start = time.perf_counter()
+    reader = FrameReader(cfg.input)
+    device = resolve_device(cfg.device)
+    model = load_trained(cfg.ckpt_path, cfg.network)
+    other = load_trained(cfg.compare_ckpt_path, cfg.compare_network) if cfg.compare_ckpt_path else None
+    if other is not None and other.info.classes != model.info.classes:
+        raise CheckpointError(
+            f"compare_ckpt_path: {other.path} predicts the classes of {other.info.name!r}, "
+            f"{cfg.ckpt_path} those of {model.info.name!r}"
+        )
+    output = Path(cfg.output or cfg.paths.output_dir)
+    fps = cfg.fps or reader.fps or 10.0
+    writer = PredictionWriter(output, model.info, cfg.save, cfg.alpha, fps)
+    writers = [writer]
+    comparison = None
+    if other is not None:
+        names = tuple(cfg.names)
+        writers.append(PredictionWriter(output / names[1], other.info, cfg.save, cfg.alpha, fps))
+        comparison = Comparison(output, names, cfg.top_k)
+    streams = [model.streaming(device)] + ([other.streaming(device)] if other else [])
+
+    total = len(reader) or None
+    if cfg.max_frames:
+        total = min(total or cfg.max_frames, cfg.max_frames)
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"predicting {reader.path.name}", total=total)
+        for t, (name, image) in enumerate(zip(reader.names(), reader)):
+            if cfg.max_frames and t >= cfg.max_frames:
+                break
+            labels = [stream.push(image).argmax(0).numpy() for stream in streams]
+            overlays = [w.write(name, image, label) for w, label in zip(writers, labels, strict=True)]
+            if comparison is not None:
+                comparison.add(t, name, image, *labels, *overlays)
+            progress.advance(task)
+    for w in writers:
+        w.close()
+
+    summary = {
+        "checkpoint": str(cfg.ckpt_path), "network": cfg.network, "input": str(reader.path),
+        "output": str(output), "dataset": model.info.name, "frames": writer.frames, "device": device,
+        "seconds": round(time.perf_counter() - start, 3), "class_shares": writer.class_shares(),
+    }
+    if comparison is not None:
+        summary["compare"] = {
+            "checkpoint": str(cfg.compare_ckpt_path), "names": list(cfg.names),
+            "mean_disagreement": round(comparison.mean_disagreement(), 6), "panels": comparison.close(),
+        }
+    write_json(output / "predict.json", summary)
+    console.print(
+        f"{writer.frames} frames in {summary['seconds']:.1f} s ({writer.frames / summary['seconds']:.2f} frames/s)"
+        f" -> {output}"
+        + (f"\nmean disagreement {100 * summary['compare']['mean_disagreement']:.2f}% of pixels; "
+           f"panels in {output / 'compare'}" if comparison is not None else ""),
+        soft_wrap=True,
+    )
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except USER_ERRORS as err:
+        raise SystemExit(user_error_message(err)) from None
+
+
+if __name__ == "__main__":
+    main()
