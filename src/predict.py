@@ -60,7 +60,7 @@ def run(cfg: DictConfig) -> dict:
         names = tuple(cfg.names)
         writers.append(PredictionWriter(output / names[1], other.info, cfg.save, cfg.alpha, fps))
         comparison = Comparison(output, names, cfg.top_k)
-    streams = [model.streaming(device)] + ([other.streaming(device)] if other else [])
+    streams = [m.streaming(device, cfg.cache_features) for m in (model, other) if m is not None]
 
     total = len(reader) or None
     if cfg.max_frames:

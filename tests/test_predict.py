@@ -95,17 +95,22 @@ def test_frame_folder_reader_and_its_errors(tmp_path):
         list(FrameReader(frames))
 
 
-def test_streaming_equals_the_evaluation_clips(tmp_path):
+@pytest.mark.parametrize("cache", [True, False], ids=["cached_features", "recomputed"])
+@pytest.mark.parametrize("variant", [[], ["model.stt.enabled=false"], ["model.context=qfce"], ["model=per_frame"]],
+                         ids=["ssltm", "no_stt", "qfce", "per_frame"])
+def test_streaming_equals_the_evaluation_clips(variant, cache, tmp_path):
     """Frame by frame, with only the needed history kept, the logits equal those of the data set's
-    evaluation clips (same clip indices, same reference, same normalisation)."""
-    cfg = compose_config("train", [*SMALL, "model=ssltm", "data.clip.eval_distance=5"], tmp_path)
+    evaluation clips (same clip indices, same reference, same normalisation), whether SSLTM's
+    per-frame features are cached and reused across clips or every clip is recomputed."""
+    cfg = compose_config("train", [*SMALL, "model=ssltm", "data.clip.eval_distance=5", *variant], tmp_path)
     datamodule = instantiate(cfg.data)
     torch.manual_seed(0)
     network = instantiate(cfg.model).eval()
     video = datamodule.source.videos("val")[0]
     dataset = ClipDataset([video], [ClipItem(0, t) for t in range(video.num_frames)], datamodule.clip,
                           datamodule.eval_transform, train=False, with_label=False)
-    stream = StreamingSegmenter(network, datamodule.clip, datamodule.eval_transform)
+    stream = StreamingSegmenter(network, datamodule.clip, datamodule.eval_transform, cache_features=cache)
+    assert stream.cache_features == (cache and variant != ["model=per_frame"])
     with torch.no_grad():
         for t in range(video.num_frames):
             sample = dataset[t]

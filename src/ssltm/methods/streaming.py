@@ -4,6 +4,12 @@ For each new frame t the network sees the clip and the reference frame that eval
 (`ClipSampler.clip_indices(t)`, `reference_index(t)` at `eval_distance`): both lie at or before t,
 so a video can be segmented in one pass, in order. Only the frames that later clips still need are
 kept (the last max((T-1)s, d) + 1), so memory stays flat however long the video is.
+
+Networks that split into a per-frame `encode` and a clip-level `decode` (SSLTM) are not rerun on
+every frame of every clip: each frame is encoded once, when it arrives, and its features are
+cached by frame index for the later clips that contain it (or use it as their reference). A
+frame then costs one backbone pass plus the temporal modules. The sliding-window inference
+always recomputes (its windows cut the frames).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class StreamingSegmenter:
     transform: the evaluation transform (normalisation) of the data the network was trained on.
     inference: whole frame or sliding window, as in evaluation.
     device: where the network runs.
+    cache_features: reuse per-frame features across clips when the network allows it.
     """
 
     def __init__(
@@ -33,6 +40,7 @@ class StreamingSegmenter:
         transform: ClipTransform,
         inference: Inference | None = None,
         device: str | torch.device = "cpu",
+        cache_features: bool = True,
     ) -> None:
         self.network = network.eval().to(device)
         self.sampler = sampler
@@ -40,11 +48,14 @@ class StreamingSegmenter:
         self.inference = inference or Inference()
         self.device = torch.device(device)
         self.history = max((sampler.num_frames - 1) * sampler.step, sampler.eval_distance)
+        self.cache_features = (
+            cache_features and self.inference.mode == "whole" and hasattr(network, "encode") and hasattr(network, "decode")
+        )
         self.reset()
 
     def reset(self) -> None:
         """Forget the frames seen; the next frame starts a new video."""
-        self.frames: dict[int, torch.Tensor] = {}  # frame index -> 3 H W, normalised
+        self.frames: dict[int, torch.Tensor] = {}  # frame index -> 3 H W normalised, or its encoding
         self.t = -1
 
     @torch.no_grad()
@@ -53,10 +64,23 @@ class StreamingSegmenter:
         self.t += 1
         t = self.t
         frame, _ = self.transform(to_tensor_images([image]), None, train=False)  # 1 3 H W
-        self.frames[t] = frame[0].to(self.device)
+        frame = frame.to(self.device)
+        self.frames[t] = self.network.encode(frame) if self.cache_features else frame[0]
         for old in [i for i in self.frames if i < t - self.history]:
             del self.frames[old]
-        clip = torch.stack([self.frames[i] for i in self.sampler.clip_indices(t, t + 1)])  # T 3 H W
-        reference = self.frames[self.sampler.reference_index(t, t + 1, train=False)]  # 3 H W
-        logits = self.inference(self.network, clip[None], reference[None])  # 1 K H W
+        indices = self.sampler.clip_indices(t, t + 1)
+        reference = self.sampler.reference_index(t, t + 1, train=False)
+        if self.cache_features:
+            logits = self._decode_cached(indices, reference, tuple(frame.shape[-2:]))
+        else:
+            clip = torch.stack([self.frames[i] for i in indices])  # T 3 H W
+            logits = self.inference(self.network, clip[None], self.frames[reference][None])  # 1 K H W
         return logits[0].float().cpu()
+
+    def _decode_cached(self, indices: list[int], reference: int, size: tuple[int, int]) -> torch.Tensor:
+        all_clip, with_reference = self.network.frames_needed()
+        wanted = (indices if all_clip else indices[-1:]) + ([reference] if with_reference else [])
+        features = torch.cat([self.frames[i][0] for i in wanted])[None]  # 1 n C h w
+        aux = torch.cat([self.frames[i][1] for i in wanted])[None]  # 1 n K h' w'
+        t = len(indices) if all_clip else 1
+        return self.network.decode(features, aux, t, size)["logits"]  # 1 K H W

@@ -31,8 +31,8 @@ class TrainedNetwork:
     inference: Inference
     path: Path
 
-    def streaming(self, device: str | torch.device = "cpu") -> StreamingSegmenter:
-        return StreamingSegmenter(self.network, self.sampler, self.transform, self.inference, device)
+    def streaming(self, device: str | torch.device = "cpu", cache_features: bool = True) -> StreamingSegmenter:
+        return StreamingSegmenter(self.network, self.sampler, self.transform, self.inference, device, cache_features)
 
 
 def load_trained(path: str | Path, which: str = "eval") -> TrainedNetwork:

@@ -118,6 +118,16 @@ class SSLTM(nn.Module):
     def uses_reference(self) -> bool:
         return self.context_mode == "rfce"
 
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What each frame contributes on its own: N 3 H W -> neck features N C h w (stride 8)
+        and auxiliary logits N K h' w'. Streaming inference caches these per frame."""
+        pyramid = self.backbone(images)
+        return self.neck(pyramid, tuple(images.shape[-2:])), self.aux_head(pyramid[self.aux_level])
+
+    def frames_needed(self) -> tuple[bool, bool]:
+        """(all T clip frames, the reference frame): which frames `decode` reads besides the query."""
+        return self.stt is not None, self.uses_reference
+
     def forward(
         self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
     ) -> dict:
@@ -127,16 +137,21 @@ class SSLTM(nn.Module):
         Returns logits and aux_logits (B K H W, the query frame) and `losses`, the model's own
         weighted losses (GCC's mse update).
         """
-        B, T = frames.shape[:2]
-        size = tuple(frames.shape[-2:])
+        B = frames.shape[0]
         # frames the backbone must see: the T clip frames (all of them only with STT) + reference
         clip = frames if self.stt is not None else frames[:, -1:]
         images = torch.cat([clip, reference[:, None]], 1) if self.uses_reference else clip
-        n = images.shape[1]
-        pyramid = self.backbone(images.flatten(0, 1))  # B*n levels
-        features = self.neck(pyramid, size).unflatten(0, (B, n))  # B n C h w
-        aux = self.aux_head(pyramid[self.aux_level]).unflatten(0, (B, n))  # B n K h' w'
-        t = clip.shape[1]  # the query is the last clip frame
+        features, aux = self.encode(images.flatten(0, 1))
+        return self.decode(features.unflatten(0, (B, -1)), aux.unflatten(0, (B, -1)), clip.shape[1],
+                           tuple(frames.shape[-2:]), memory_labels)
+
+    def decode(
+        self, features: torch.Tensor, aux: torch.Tensor, t: int, size: tuple[int, int],
+        memory_labels: torch.Tensor | None = None,
+    ) -> dict:
+        """features: B n C h w and aux: B n K h' w' of the n encoded frames: the t clip frames
+        (the query last), then the reference when RFCE reads it. Returns `forward`'s dict."""
+        B, n = features.shape[:2]
         query = self.stt(features[:, :t])[:, -1] if self.stt is not None else features[:, t - 1]  # B C h w
         parts = [query]
         if self.context is not None:
