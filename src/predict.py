@@ -28,14 +28,14 @@ from ssltm.methods.trained import load_trained  # noqa: E402
 from ssltm.prediction import Comparison, PredictionWriter  # noqa: E402
 from ssltm.utils.checkpoints import CheckpointError  # noqa: E402
 from ssltm.utils.diskstats import write_json  # noqa: E402
-from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
+from ssltm.utils.errors import USER_ERRORS, ConfigError, user_error_message  # noqa: E402
 
 
 def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CheckpointError(f"device={name}: no CUDA device on this machine (use device=cpu)")
+        raise ConfigError(f"device={name}: no CUDA device on this machine (use device=cpu)")
     return name
 
 
@@ -45,6 +45,8 @@ def run(cfg: DictConfig) -> dict:
     reader = FrameReader(cfg.input)
     device = resolve_device(cfg.device)
     model = load_trained(cfg.ckpt_path, cfg.network)
+    if cfg.compare_ckpt_path and len(cfg.names) != 2:
+        raise ConfigError(f"names: give the two models' titles, e.g. names=[A,B]; got {list(cfg.names)}")
     other = load_trained(cfg.compare_ckpt_path, cfg.compare_network) if cfg.compare_ckpt_path else None
     if other is not None and other.info.classes != model.info.classes:
         raise CheckpointError(

@@ -185,6 +185,12 @@ def test_predict_on_a_frame_folder_with_the_teacher(checkpoint, tmp_path):
                                       f"input={frames}", "network=teacher", "save=[labels]"], tmp_path)
     summary = predict_entry.run(pcfg)
     assert summary["frames"] == 4 and summary["network"] == "teacher"
+    for bad, message in [("save=[labels,gif]", "save: unknown output"),
+                         (f"compare_ckpt_path={checkpoint / 'checkpoints' / 'last.ckpt'}", "names: give the two")]:
+        cfg = compose_config("predict", [f"ckpt_path={checkpoint / 'checkpoints' / 'last.ckpt'}", f"input={frames}",
+                                         bad, "names=[only_one]"], tmp_path / "bad")
+        with pytest.raises(predict_entry.USER_ERRORS, match=message):
+            predict_entry.run(cfg)
     assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == [f"f{t}.png" for t in range(4)]
     assert not (tmp_path / "overlay.mp4").exists()
 

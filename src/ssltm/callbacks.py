@@ -76,7 +76,9 @@ class ImagePanels(pl.Callback):
         if not tensors:
             return
         pl_module.panel = None
-        info = trainer.datamodule.info
+        info = getattr(getattr(trainer, "datamodule", None), "info", None)
+        if info is None:  # trained from plain dataloaders: no palette to draw with
+            return
         threshold = getattr(pl_module, "confidence_threshold", None)
         tiles = []
         for key, title in TILES.items():

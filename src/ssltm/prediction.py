@@ -21,6 +21,7 @@ import numpy as np
 
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_io import Mp4Writer
+from ssltm.utils.errors import ConfigError
 from ssltm.visualize import disagreement_image, overlay, panel, save_png
 
 OUTPUTS = ("labels", "colour", "overlay", "video")
@@ -34,7 +35,7 @@ class PredictionWriter:
     ) -> None:
         unknown = sorted(set(outputs) - set(OUTPUTS))
         if unknown:
-            raise ValueError(f"save: unknown output(s) {unknown}; known: {', '.join(OUTPUTS)}")
+            raise ConfigError(f"save: unknown output(s) {unknown}; known: {', '.join(OUTPUTS)}")
         self.folder = Path(folder)
         self.info = info
         self.outputs = set(outputs)

@@ -7,7 +7,13 @@ from ssltm.data.files import DataError
 from ssltm.models.backbones import BackboneCheckpointError
 from ssltm.utils.checkpoints import CheckpointError
 
-USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError)
+
+
+class ConfigError(ValueError):
+    """An option with a value that cannot work; the message names the option."""
+
+
+USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, ConfigError)
 
 
 def user_error_message(err: Exception) -> str:
