@@ -20,6 +20,8 @@ def test_iterative_runs_its_stages_and_its_pseudo_labels_feed_the_data_module(tr
     names = [s["name"] for s in stats["stages"]]
     assert names == ["stage0_train_teacher", "stage1_label", "stage2_train_student"]
     assert all(s["wall_seconds"] > 0 for s in stats["stages"])
+    student = json.loads((tmp_path / "stage2_train_student" / "method_stats.json").read_text())
+    assert stats["parameters"] == student["parameters"] > 0  # the network's size, for aggregate.py
 
     labels_dir = tmp_path / "stage1_label"
     pngs = sorted(labels_dir.rglob("*.png"))

@@ -152,6 +152,9 @@ def run_iterative(cfg: DictConfig, fit: Callable[[DictConfig], tuple[dict, dict]
         "disk_bytes": sum(s["disk_bytes"]["total"] for s in stages),
         "pseudo_label_bytes": sum(s.get("pseudo_label_bytes", 0) for s in stages),
     }
+    last_train = root / next(s["name"] for s in reversed(stages) if s["kind"] == "train") / "method_stats.json"
+    if last_train.is_file():  # the network's size, as the one-run methods report it
+        stats["parameters"] = json.loads(last_train.read_text()).get("parameters")
     write_json(root / "method_stats.json", stats)
     final = root / stages[-1]["name"] / "metrics.json"
     result = json.loads(final.read_text())
