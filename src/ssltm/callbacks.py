@@ -38,6 +38,13 @@ def log_picture(trainer: pl.Trainer, key: str, image: np.ndarray, caption: str =
             logger.experiment.add_image(key, image, trainer.global_step, dataformats="HWC")
 
 
+def save_picture(folder: Path | None, trainer: pl.Trainer, name: str, image: np.ndarray) -> None:
+    """`<folder or default_root_dir/panels>/<name>.png`."""
+    folder = folder or Path(trainer.default_root_dir) / "panels"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_png(folder / f"{name}.png", image)
+
+
 class ImagePanels(pl.Callback):
     """Every `every_n_steps` training steps, and at the first batch of each validation, a panel of
     the batch's first sample: frame | ground truth | student | teacher | pseudo-label | confidence
@@ -94,9 +101,7 @@ class ImagePanels(pl.Callback):
                 image = info.colourize(value.numpy().astype(np.uint8))
             tiles.append((title, image))
         picture = panel(tiles, columns=3 if len(tiles) > 4 else None)
-        folder = self.folder or Path(trainer.default_root_dir) / "panels"
-        folder.mkdir(parents=True, exist_ok=True)
-        save_png(folder / f"{stage}_step{trainer.global_step:06d}.png", picture)
+        save_picture(self.folder, trainer, f"{stage}_step{trainer.global_step:06d}", picture)
         log_picture(trainer, f"{stage}/panel", picture, " | ".join(t for t, _ in tiles))
 
 
@@ -117,7 +122,5 @@ class EvaluationReport(pl.Callback):
             if isinstance(logger, WandbLogger):
                 logger.log_table(key="val/per_class_iou", columns=["class", "IoU"], data=rows, step=trainer.global_step)
         picture = confusion_matrix_image(np.asarray(result["confusion_matrix"]), names)
-        folder = self.folder or Path(trainer.default_root_dir) / "panels"
-        folder.mkdir(parents=True, exist_ok=True)
-        save_png(folder / f"val_confusion_step{trainer.global_step:06d}.png", picture)
+        save_picture(self.folder, trainer, f"val_confusion_step{trainer.global_step:06d}", picture)
         log_picture(trainer, "val/confusion_matrix", picture)

@@ -17,7 +17,7 @@ from ssltm.data.info import DatasetInfo
 from ssltm.data.transforms import ClipTransform
 from ssltm.methods.inference import Inference
 from ssltm.methods.streaming import StreamingSegmenter
-from ssltm.utils.checkpoints import CheckpointError, load_checkpoint
+from ssltm.utils.checkpoints import CheckpointError, load_checkpoint, stored_run_config
 
 NETWORKS = ("eval", "student", "teacher")
 
@@ -41,10 +41,7 @@ def load_trained(path: str | Path, which: str = "eval") -> TrainedNetwork:
     if which not in NETWORKS:
         raise CheckpointError(f"network must be one of {', '.join(NETWORKS)}; got {which!r}")
     checkpoint = load_checkpoint(path)
-    run_config = checkpoint.get("ssltm_run_config")
-    if not run_config:
-        raise CheckpointError(f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)")
-    cfg = OmegaConf.create(run_config)
+    cfg = OmegaConf.create(stored_run_config(checkpoint, path))
     method = instantiate(cfg.method, model=instantiate(cfg.model))
     method.load_state_dict(checkpoint["state_dict"])
     if which == "eval":

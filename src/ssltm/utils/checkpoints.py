@@ -24,9 +24,14 @@ def load_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def load_run_config(path: str | Path) -> dict:
-    """The data / model / method config that `src/train.py` stored in the checkpoint."""
-    run_config = load_checkpoint(path).get("ssltm_run_config")
+def stored_run_config(checkpoint: dict, path: str | Path) -> dict:
+    """The data / model / method config that `src/train.py` stored in a loaded checkpoint."""
+    run_config = checkpoint.get("ssltm_run_config")
     if not run_config:
         raise CheckpointError(f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)")
     return run_config
+
+
+def load_run_config(path: str | Path) -> dict:
+    """The run config stored in the checkpoint file at `path`."""
+    return stored_run_config(load_checkpoint(path), path)

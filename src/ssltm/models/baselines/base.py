@@ -53,6 +53,12 @@ class ImageSegmenter(nn.Module):
         return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size), "losses": {}}
 
 
+def check_heads(channels: int, num_heads: int) -> None:
+    """Attention splits `channels` evenly across `num_heads`."""
+    if channels % num_heads:
+        raise ValueError(f"model.channels ({channels}) must be divisible by model.num_heads ({num_heads})")
+
+
 def smp_features(features: list[torch.Tensor]) -> list[torch.Tensor | None]:
     """The suite's pyramid (strides 4, 8, 16, 32) in segmentation-models-pytorch's layout, which
     starts at strides 1 and 2 (never read by the decoders used here)."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltm.models.backbones import TimmBackbone
-from ssltm.models.baselines.base import ImageSegmenter
+from ssltm.models.baselines.base import ImageSegmenter, check_heads
 
 
 class MaskTransformer(nn.Module):
@@ -43,8 +43,7 @@ class MaskTransformer(nn.Module):
 class Segmenter(ImageSegmenter):
     def __init__(self, backbone: TimmBackbone, num_classes: int, channels: int = 384, depth: int = 2,
                  num_heads: int = 6, aux_level: int = -2, dropout: float = 0.1) -> None:
-        if channels % num_heads:
-            raise ValueError(f"model.channels ({channels}) must be divisible by model.num_heads ({num_heads})")
+        check_heads(channels, num_heads)
         super().__init__(backbone, num_classes, channels, aux_level, dropout)
         del self.head  # the masks are the logits
         self.decoder = MaskTransformer(backbone.channels[-1], num_classes, channels, depth, num_heads, dropout)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssltm.models.backbones import TimmBackbone
-from ssltm.models.baselines.base import NeckSegmenter
+from ssltm.models.baselines.base import NeckSegmenter, check_heads
 from ssltm.models.heads import ConvNormAct, upsample_to
 
 
@@ -45,8 +45,7 @@ class TemporalContextBlending(nn.Module):
 class TCB(NeckSegmenter):
     def __init__(self, backbone: TimmBackbone, num_classes: int, channels: int = 256, num_heads: int = 8,
                  pool: int = 2, aux_level: int = -2, dropout: float = 0.1) -> None:
-        if channels % num_heads:
-            raise ValueError(f"model.channels ({channels}) must be divisible by model.num_heads ({num_heads})")
+        check_heads(channels, num_heads)
         super().__init__(backbone, num_classes, channels, aux_level, dropout)
         self.blending = TemporalContextBlending(channels, num_heads, pool)
 
