@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -27,7 +29,15 @@ from ssltm.utils.lightning import (  # noqa: E402
     instantiate_list,
     instantiate_loggers,
 )
+from ssltm.utils.config_checks import check_built, check_config  # noqa: E402
+from ssltm.utils.performance import apply_performance  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
+from ssltm.utils.resume import (  # noqa: E402
+    InterruptCheckpoint,
+    RandomState,
+    TrainingInterrupted,
+    resolve_checkpoint,
+)
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
@@ -44,27 +54,35 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     """Fit the method on the data module, then evaluate the best checkpoint. Also writes
     `method_stats.json` (wall time, bytes written to disk)."""
     start = time.perf_counter()
+    check_config(cfg)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    check_built(model, datamodule.info.num_classes, cfg.data.get("train_transform", {}).get("crop_size"))
+    apply_performance(model, cfg.get("performance"))
     method = instantiate(cfg.method, model=model)
     datamodule.use_unlabelled = method.uses_unlabelled
-    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg)]
+    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(),
+                 InterruptCheckpoint()]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    trainer.fit(method, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-
     output_dir = Path(cfg.paths.output_dir)
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-    if cfg.get("evaluate_best") and not trainer.fast_dev_run:
-        trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
-    finish_loggers(loggers)
+    try:
+        trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+        if cfg.get("evaluate_best") and not trainer.fast_dev_run:
+            trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
+    finally:
+        finish_loggers(loggers)
     result = method.last_eval
     objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
+    if trainer.global_rank != 0:  # the other processes of a multi-process run write nothing
+        return result or {}, objects
     stats = {"method": type(method).__name__, "wall_seconds": time.perf_counter() - start,
              "disk_bytes": disk_usage(output_dir), "parameters": sum(p.numel() for p in model.parameters())}
     write_json(output_dir / "method_stats.json", stats)
@@ -90,6 +108,14 @@ def main(cfg: DictConfig) -> float | None:
         result, _ = run(cfg)
     except USER_ERRORS as err:
         raise SystemExit(user_error_message(err)) from None
+    except TrainingInterrupted as stop:
+        print(
+            f"training interrupted by {signal.Signals(stop.signum).name} after step {stop.step}; "
+            f"checkpoint saved: {stop.checkpoint}\nresume with the same command and "
+            f"ckpt_path={stop.checkpoint}",
+            file=sys.stderr,
+        )
+        raise SystemExit(stop.exit_code) from None
     metric = cfg.get("optimized_metric")
     return result.get(metric.split("/")[-1]) if metric and result else None
 

@@ -49,3 +49,34 @@ def test_bad_inference_options_are_clear():
         Inference("tiles")
     with pytest.raises(ValueError, match="needs inference.crop_size"):
         Inference("slide")
+
+
+@pytest.mark.parametrize("variant", [[], ["model.stt.enabled=false"], ["model.context=qfce"], ["model.context=none"]],
+                         ids=["ssltm", "no_stt", "qfce", "no_context"])
+def test_evaluation_batches_encode_each_frame_once_with_the_same_logits(variant, tmp_path):
+    """An evaluation batch of consecutive queries: encoding each distinct frame once and reusing it
+    gives the logits of running every clip on its own (to 1e-5), with fewer backbone passes."""
+    from conftest import SMALL, compose_config
+    from hydra.utils import instantiate
+
+    from ssltm.methods.inference import Inference
+
+    cfg = compose_config("train", [*SMALL, "data.eval_batch_size=6", "data.clip.eval_distance=3", *variant], tmp_path)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("validate")
+    batch = next(iter(datamodule.val_dataloader()))
+    torch.manual_seed(0)
+    network = instantiate(cfg.model).eval()
+    encoded = []
+    network.backbone.register_forward_hook(lambda module, args, out: encoded.append(args[0].shape[0]))
+    meta = batch["meta"]
+    with torch.no_grad():
+        expected = Inference()(network, batch["frames"], batch["reference"])
+        passes_each_clip = encoded.pop()
+        got = Inference()(network, batch["frames"], batch["reference"], meta["frame_indices"], meta["reference_index"])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    all_clip, with_reference = network.frames_needed()
+    ids = (meta["frame_indices"] if all_clip else meta["frame_indices"][:, -1]).flatten()
+    if with_reference:
+        ids = torch.cat([ids, meta["reference_index"]])
+    assert encoded == [ids.unique().numel()] and encoded[0] < passes_each_clip

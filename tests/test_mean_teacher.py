@@ -63,7 +63,7 @@ def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
         "unlabelled": {"frames": frames, "reference": frames[:, 0]},
     }
     method.confidence_threshold = 0.0  # every pixel pseudo-labelled
-    loss = method.training_step(batch, 0)
+    loss = method.training_loss(batch, 0)
     loss.backward()
     assert all(p.grad is None for p in method.teacher.parameters())
     assert any(p.grad is not None for p in method.model.parameters())

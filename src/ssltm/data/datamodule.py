@@ -4,7 +4,11 @@ Training yields `{"labelled": batch, "unlabelled": batch}` through Lightning's C
 unlabelled part only when the method uses it; a `"pseudo"` part when pseudo-labels are given).
 An epoch is a fixed number of steps (`steps_per_epoch`), each loader drawing with replacement:
 with one labelled frame per video the labelled set is tiny, and semi-supervised training is
-naturally counted in iterations.
+naturally counted in iterations. Training batches are a function of the run's seed and the batch
+number (`samplers.TrainBatchSampler`); the number of batches consumed is part of the data
+module's state in checkpoints, so a resumed run continues with the very batches it would have
+seen. With several processes each serves its slice of the global batch, and evaluation gives each
+process whole videos.
 Validation and test walk over whole videos in temporal order (every annotated frame is a query),
 which the video-consistency metric needs; an evaluation batch never mixes two videos, whose frames
 may differ in size.
@@ -14,14 +18,16 @@ Before serving anything, `setup` checks each split it reads (`validate`, see dat
 from __future__ import annotations
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.utilities import CombinedLoader
-from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data import DataLoader
 
 from ssltm.data.clips import ClipSampler, select_labelled
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.files import DataError
 from ssltm.data.info import DatasetInfo
 from ssltm.data.pseudo_labels import PseudoLabelledVideo
+from ssltm.data.samplers import DataPosition, TrainBatchSampler, VideoBatchSampler
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.validate import check_videos
 from ssltm.data.video import Video, VideoSource
@@ -54,6 +60,7 @@ class VideoDataModule(pl.LightningDataModule):
             (data/validate.py).
         reference_subsets: also score evaluation frames by subset, "noisy" (the reference frame
             holds a class absent from the query frame) and "clean" (the rest): supp. Fig. 4b.
+        seed: seed of the training batches (the entry point passes the run's `seed`).
     """
 
     def __init__(
@@ -77,6 +84,7 @@ class VideoDataModule(pl.LightningDataModule):
         root: str | None = None,
         validate: str = "full",
         reference_subsets: bool = False,
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -98,6 +106,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.root = root
         self.validate = validate
         self.reference_subsets = reference_subsets
+        self.seed = seed if seed is not None else int(torch.randint(2**31, ()))
+        #: training batches consumed so far (saved in checkpoints; the samplers start from it)
+        self.position = DataPosition()
         self.labelled_set: ClipDataset | None = None
         self.unlabelled_set: ClipDataset | None = None
         self.pseudo_set: ClipDataset | None = None
@@ -149,50 +160,44 @@ class VideoDataModule(pl.LightningDataModule):
                 pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
             )
 
-    def _loader(self, dataset: ClipDataset, batch_size: int, train: bool) -> DataLoader:
-        common = dict(num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-        if not train:
-            return DataLoader(dataset, batch_sampler=VideoBatchSampler(dataset.items, batch_size), **common)
-        # fixed-length epochs, drawn with replacement
-        sampler = RandomSampler(dataset, replacement=True, num_samples=self.steps_per_epoch * batch_size)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **common)
+    def _loader(self, dataset: ClipDataset, batch_size: int, stream: int | None = None) -> DataLoader:
+        """Training batches of stream `stream` (fixed-length epochs, with replacement), or
+        evaluation batches video by video when `stream` is None."""
+        if stream is None:
+            batches = VideoBatchSampler(dataset.items, batch_size)
+        else:
+            batches = TrainBatchSampler(len(dataset), batch_size, self.steps_per_epoch, self.position,
+                                        self.seed, stream)
+        return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    # --- the position in the training stream -------------------------------------------------
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training:
+            self.position.batches += 1
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"train_batches": self.position.batches}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.position.batches = int(state_dict.get("train_batches", 0))
 
     def train_dataloader(self) -> CombinedLoader:
-        loaders = {"labelled": self._loader(self.labelled_set, self.batch_size, train=True)}
+        loaders = {"labelled": self._loader(self.labelled_set, self.batch_size, stream=0)}
         if self.pseudo_set is not None:
-            loaders["pseudo"] = self._loader(self.pseudo_set, self.unlabelled_batch_size, train=True)
+            loaders["pseudo"] = self._loader(self.pseudo_set, self.unlabelled_batch_size, stream=2)
         if self.use_unlabelled:
             if not len(self.unlabelled_set):
                 raise ValueError(
                     f"{self.info.name}: no unlabelled training frames (data.labels={self.labels}); "
                     "a semi-supervised method needs some"
                 )
-            loaders["unlabelled"] = self._loader(
-                self.unlabelled_set, self.unlabelled_batch_size, train=True
-            )
+            loaders["unlabelled"] = self._loader(self.unlabelled_set, self.unlabelled_batch_size, stream=1)
         return CombinedLoader(loaders, mode="min_size")
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.eval_set, self.eval_batch_size, train=False)
+        return self._loader(self.eval_set, self.eval_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         return self.val_dataloader()
-
-
-class VideoBatchSampler(Sampler[list[int]]):
-    """Evaluation batches in dataset order, cut at every change of video."""
-
-    def __init__(self, items: list[ClipItem], batch_size: int) -> None:
-        self.batches: list[list[int]] = []
-        for i, item in enumerate(items):
-            last = self.batches[-1] if self.batches else None
-            if last and len(last) < batch_size and items[last[-1]].video == item.video:
-                last.append(i)
-            else:
-                self.batches.append([i])
-
-    def __iter__(self):
-        return iter(self.batches)
-
-    def __len__(self) -> int:
-        return len(self.batches)

@@ -27,6 +27,14 @@ from ssltm.metrics.video_segmentation import reference_subset
 
 
 @dataclass(frozen=True)
+class SampleKey:
+    """A training sample: which item, and the seed of its random draws (data/samplers.py)."""
+
+    index: int
+    seed: int
+
+
+@dataclass(frozen=True)
 class ClipItem:
     video: int  # index into the dataset's list of videos
     query: int  # frame index of the query frame
@@ -70,7 +78,16 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, key: int | SampleKey) -> dict:
+        """A sample by index; a `SampleKey` also fixes the seed of its random draws (crop, flip,
+        reference distance), without touching the caller's random state."""
+        if isinstance(key, int):
+            return self._sample(key)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(key.seed)
+            return self._sample(key.index)
+
+    def _sample(self, index: int) -> dict:
         item = self.items[index]
         video = self.videos[item.video]
         indices = self.sampler.clip_indices(item.query, video.num_frames)

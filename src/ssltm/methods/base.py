@@ -14,15 +14,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytorch_lightning.utilities import rank_zero_warn
+
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.methods.inference import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
+from ssltm.utils.errors import ConfigError, NonFiniteLossError
 
 SUBSET_KEYS = tuple(f"{name}/mIoU" for name in SUBSETS)
 
 
 class SegmentationMethod(pl.LightningModule):
-    """Base class. Subclasses implement `training_step`.
+    """Base class. Subclasses implement `training_loss` (the loss of one training batch).
+
+    A loss that is not finite (NaN or inf, on any process) skips its step: no backward, no update,
+    no teacher update. `max_nonfinite_steps` such steps in a row stop the run with
+    `NonFiniteLossError`; the checkpoints already written are kept.
 
     Args:
         model: a segmenter: `model(frames, reference) -> {"logits", "aux_logits"}`, both B K H W.
@@ -31,6 +38,7 @@ class SegmentationMethod(pl.LightningModule):
         num_classes: classes of the data set.
         aux_weight: weight of the auxiliary head's loss.
         inference: how evaluation covers a frame (whole or sliding window); default whole.
+        max_nonfinite_steps: consecutive non-finite losses that stop the run (>= 1).
     """
 
     #: whether the method trains on unlabelled clips (the data module serves them only then)
@@ -44,14 +52,21 @@ class SegmentationMethod(pl.LightningModule):
         num_classes: int,
         aux_weight: float = 0.4,
         inference: Inference | None = None,
+        max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
+        if max_nonfinite_steps < 1:
+            raise ConfigError(f"method.max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.num_classes = num_classes
         self.aux_weight = aux_weight
         self.inference = inference or Inference()
+        self.max_nonfinite_steps = max_nonfinite_steps
+        self.nonfinite_in_a_row = 0
+        #: True while the current step was skipped for a non-finite loss (no optimiser update)
+        self.step_skipped = False
         self.eval_metrics = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
         #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
         self.extra_eval_metrics = nn.ModuleDict()
@@ -60,6 +75,38 @@ class SegmentationMethod(pl.LightningModule):
         self.panel_requested = False
         #: the first sample's query-frame tensors of that step (`keep_panel`), on the CPU
         self.panel: dict[str, torch.Tensor] | None = None
+
+    # --- training ----------------------------------------------------------------------------
+    def training_loss(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        return self.skip_nonfinite(self.training_loss(batch, batch_idx))
+
+    def skip_nonfinite(self, loss: torch.Tensor) -> torch.Tensor | None:
+        """The loss, or None (Lightning then skips backward and the update) when it is not finite
+        on this or any other process."""
+        finite = self.trainer.strategy.reduce_boolean_decision(bool(torch.isfinite(loss)), all=True)
+        self.step_skipped = not finite
+        if finite:
+            self.nonfinite_in_a_row = 0
+            return loss
+        self.nonfinite_in_a_row += 1
+        self.log("train/nonfinite_skipped", float(self.nonfinite_in_a_row), batch_size=1)
+        rank_zero_warn(
+            f"step {self.global_step}: the training loss is {loss.item()} on some process; step skipped "
+            f"({self.nonfinite_in_a_row} in a row, the run stops at {self.max_nonfinite_steps})"
+        )
+        if self.nonfinite_in_a_row >= self.max_nonfinite_steps:
+            first = self.global_step - self.nonfinite_in_a_row + 1
+            raise NonFiniteLossError(
+                f"training stopped: the loss was not finite in {self.nonfinite_in_a_row} steps in a row "
+                f"(steps {first} to {self.global_step}; method.max_nonfinite_steps="
+                f"{self.max_nonfinite_steps}). The skipped steps changed no weight, and the checkpoints "
+                "written so far are kept. Try a lower optimizer.lr or gradient clipping "
+                "(trainer.gradient_clip_val), and check the data."
+            )
+        return None
 
     def forward(self, frames: torch.Tensor, reference: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.model(frames, reference)
@@ -100,14 +147,15 @@ class SegmentationMethod(pl.LightningModule):
     # --- evaluation --------------------------------------------------------------------------
     def _eval_step(self, batch: dict, stage: str) -> None:
         meta = batch["meta"]
-        logits = self.inference(self.eval_network(), batch["frames"], batch["reference"])
+        shared = (meta["frame_indices"], torch.as_tensor(meta["reference_index"], device=batch["frames"].device))
+        logits = self.inference(self.eval_network(), batch["frames"], batch["reference"], *shared)
         self.keep_panel(frame=batch["frames"][:, -1], ground_truth=batch["label"], prediction_logits=logits)
         loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
         self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
         subset = meta.get("subset")
         self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset)
         for name, network in self.extra_eval_networks().items():
-            logits = self.inference(network, batch["frames"], batch["reference"])
+            logits = self.inference(network, batch["frames"], batch["reference"], *shared)
             self.extra_eval_metrics[name].update(
                 logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset
             )

@@ -41,11 +41,21 @@ class Inference:
             tuple(max(1, 2 * c // 3) for c in self.crop_size) if self.crop_size else None
         )
 
-    def __call__(self, network: nn.Module, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """frames: B T 3 H W; reference: B 3 H W. Returns logits, B K H W."""
-        if self.mode == "whole":
-            return network(frames, reference)["logits"]
-        return self.slide(network, frames, reference)
+    def __call__(
+        self, network: nn.Module, frames: torch.Tensor, reference: torch.Tensor,
+        frame_indices: torch.Tensor | None = None, reference_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """frames: B T 3 H W; reference: B 3 H W. Returns logits, B K H W.
+
+        With the frames' indices in their video (frame_indices B T, reference_index B; the batch
+        holds one video, as evaluation batches do), a network that splits into `encode` and
+        `decode` (SSLTM) encodes each distinct frame of the batch once: consecutive queries share
+        most of their clip frames."""
+        if self.mode == "slide":
+            return self.slide(network, frames, reference)
+        if frame_indices is not None and hasattr(network, "encode") and hasattr(network, "decode"):
+            return shared_frame_logits(network, frames, reference, frame_indices, reference_index)
+        return network(frames, reference)["logits"]
 
     def slide(self, network: nn.Module, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         (ch, cw), (sh, sw) = self.crop_size, self.stride
@@ -63,3 +73,27 @@ class Inference:
                 total[..., y : y + ch, x : x + cw] += logits
                 counts[..., y : y + ch, x : x + cw] += 1
         return (total / counts)[..., :h, :w]
+
+
+def shared_frame_logits(
+    network: nn.Module, frames: torch.Tensor, reference: torch.Tensor, frame_indices: torch.Tensor,
+    reference_index: torch.Tensor,
+) -> torch.Tensor:
+    """`network(frames, reference)["logits"]` with every distinct frame of the batch encoded once.
+
+    frames: B T 3 H W, reference: B 3 H W of one video; frame_indices: B T and reference_index: B,
+    the frames' indices in that video. Returns B K H W.
+    """
+    all_clip, with_reference = network.frames_needed()
+    clip_ids = frame_indices if all_clip else frame_indices[:, -1:]  # B t
+    clip_images = frames if all_clip else frames[:, -1:]
+    ids = torch.cat([clip_ids, reference_index[:, None]], 1) if with_reference else clip_ids  # B n
+    images = torch.cat([clip_images, reference[:, None]], 1) if with_reference else clip_images  # B n 3 H W
+    unique, inverse = torch.unique(ids.flatten(), return_inverse=True)  # U, B*n
+    first = torch.full_like(unique, -1).scatter_reduce(
+        0, inverse, torch.arange(len(inverse), device=inverse.device), "amin", include_self=False
+    )  # where each distinct frame first occurs
+    features, aux = network.encode(images.flatten(0, 1)[first])  # U C h w, U K h' w'
+    inverse = inverse.view(ids.shape)  # B n
+    out = network.decode(features[inverse], aux[inverse], clip_ids.shape[1], tuple(frames.shape[-2:]))
+    return out["logits"]

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, open_dict
 from rich.progress import track
 from torch.utils.data import DataLoader
 
-from ssltm.data.datamodule import VideoBatchSampler
+from ssltm.data.samplers import VideoBatchSampler
 from ssltm.data.dataset import ClipDataset
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.pseudo_labels import write_pseudo_label
@@ -46,8 +46,8 @@ class PseudoLabelMethod(SupervisedMethod):
         super().__init__(*args, **kwargs)
         self.pseudo_weight = pseudo_weight
 
-    def training_step(self, batch: dict, batch_idx: int):
-        loss = super().training_step(batch, batch_idx)
+    def training_loss(self, batch: dict, batch_idx: int):
+        loss = super().training_loss(batch, batch_idx)
         if "pseudo" not in batch:
             return loss
         pseudo = batch["pseudo"]
@@ -95,15 +95,17 @@ def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: floa
     unlabelled = datamodule.unlabelled_set
     dataset = ClipDataset(unlabelled.videos, unlabelled.items, datamodule.clip, datamodule.eval_transform,
                           train=False, with_label=False)
-    loader = DataLoader(dataset, batch_sampler=VideoBatchSampler(dataset.items, datamodule.eval_batch_size),
-                        num_workers=datamodule.num_workers)
+    batches = VideoBatchSampler(dataset.items, datamodule.eval_batch_size, rank=0, world_size=1)
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=datamodule.num_workers)
     method_cfg = state["ssltm_run_config"]["method"]
     inference = instantiate(method_cfg["inference"]) if method_cfg.get("inference") else Inference()
     written = kept = total = frames = 0
     for index, batch in enumerate(track(loader, description="writing pseudo-labels")):
         if cfg.trainer.get("fast_dev_run") and index > 0:
             break
-        labels, _ = pseudo_labels(inference(model, batch["frames"], batch["reference"]), threshold)
+        meta = batch["meta"]
+        logits = inference(model, batch["frames"], batch["reference"], meta["frame_indices"], meta["reference_index"])
+        labels, _ = pseudo_labels(logits, threshold)
         for label, video, t in zip(labels, batch["meta"]["video"], batch["meta"]["query"].tolist()):
             written += write_pseudo_label(folder, video, t, label.to(torch.uint8).numpy())
         kept += int((labels != IGNORE_INDEX).sum())

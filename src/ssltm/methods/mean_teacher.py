@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -30,6 +31,16 @@ def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor,
     """B K H W logits -> (B H W labels with IGNORE_INDEX below the threshold, B H W confidence)."""
     confidence, labels = logits.softmax(1).max(1)
     return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
+
+
+def _mean_over_processes(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors averaged over all processes (one all-reduce); themselves with one process."""
+    if not tensors or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return tensors
+    flat = torch.cat([t.detach().flatten().to(torch.float64) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    return [part.view_as(t).to(t.dtype) for part, t in zip(flat.split([t.numel() for t in tensors]), tensors, strict=True)]
 
 
 def sigmoid_rampup(step: int, length: int) -> float:
@@ -69,8 +80,9 @@ class MeanTeacherMethod(SegmentationMethod):
         eval_network: str = "teacher",
         gcc_from_pseudo_labels: bool = True,
         inference: Inference | None = None,
+        max_nonfinite_steps: int = 5,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, num_classes, aux_weight, inference)
+        super().__init__(model, optimizer, scheduler, num_classes, aux_weight, inference, max_nonfinite_steps)
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"method.confidence_threshold must be in [0, 1], got {confidence_threshold}")
         if not 0.0 <= ema_decay < 1.0:
@@ -103,20 +115,26 @@ class MeanTeacherMethod(SegmentationMethod):
     @torch.no_grad()
     def update_teacher(self) -> None:
         """teacher <- d * teacher + (1 - d) * student, for parameters and floating buffers; other
-        buffers (counters) are copied."""
+        buffers (counters) are copied. With several processes the student's floating buffers
+        (batch-norm statistics, which each process updates from its own batch) are averaged over
+        the processes first, so that the teacher is the same everywhere."""
         d = self.decay(int(self.ema_step))
         for t, s in zip(self.teacher.parameters(), self.model.parameters(), strict=True):
             t.mul_(d).add_(s.detach(), alpha=1.0 - d)
-        for t, s in zip(self.teacher.buffers(), self.model.buffers(), strict=True):
+        pairs = list(zip(self.teacher.buffers(), self.model.buffers(), strict=True))
+        floating = [s for _, s in pairs if s.dtype.is_floating_point]
+        averaged = iter(_mean_over_processes(floating))
+        for t, s in pairs:
             if t.dtype.is_floating_point:
-                t.mul_(d).add_(s, alpha=1.0 - d)
+                t.mul_(d).add_(next(averaged), alpha=1.0 - d)
             else:
                 t.copy_(s)
         self.ema_step += 1
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
-        self.update_teacher()
+        if not self.step_skipped:  # a step skipped for a non-finite loss leaves the teacher too
+            self.update_teacher()
 
     def eval_network(self) -> nn.Module:
         return self.teacher if self.eval_with == "teacher" else self.model
@@ -125,7 +143,7 @@ class MeanTeacherMethod(SegmentationMethod):
         return {"student": self.model} if self.eval_with == "teacher" else {"teacher": self.teacher}
 
     # --- training ----------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int):
+    def training_loss(self, batch: dict, batch_idx: int):
         labelled, unlabelled = batch["labelled"], batch["unlabelled"]
         outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
         losses = self.supervised_loss(outputs, labelled["label"])

@@ -12,7 +12,7 @@ from ssltm.methods.base import SegmentationMethod
 class SupervisedMethod(SegmentationMethod):
     uses_unlabelled = False
 
-    def training_step(self, batch: dict, batch_idx: int):
+    def training_loss(self, batch: dict, batch_idx: int):
         labelled = batch["labelled"]
         outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
         losses = self.supervised_loss(outputs, labelled["label"])

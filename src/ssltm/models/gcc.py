@@ -6,7 +6,7 @@ Our reading (DESIGN.md): a labelled pixel (ground truth or confident pseudo-labe
 the nearest of its class's K prototypes; each prototype's target is the mean of its assigned
 features. `ema`: prototype <- m * prototype + (1 - m) * mean (a buffer, no gradient). `mse`:
 prototypes are parameters pulled towards the detached means by an MSE loss. A class's prototypes
-start at K distinct random pixels of the class the first time it is seen. Query pixels attend over
+start at K random pixels of the class the first time it is seen. Query pixels attend over
 all num_classes x K prototypes. Sums and counts are all-reduced across processes when
 torch.distributed is initialised, so every rank holds the same memory.
 """
@@ -86,19 +86,23 @@ class GlobalCategoryContext(nn.Module):
 
     @torch.no_grad()
     def _initialise_new_classes(self, pixels: torch.Tensor, labels: torch.Tensor) -> None:
+        """Start each class seen for the first time at K of its pixels, picked at random among the
+        pixels of the whole (global) batch: the same picks on every process, and the same as one
+        process holding the whole batch (the picks come from a generator seeded by the class)."""
         present = torch.zeros(self.num_classes, dtype=torch.bool, device=pixels.device)
         present[labels.unique()] = True
-        if dist.is_available() and dist.is_initialized():  # the same decision on every rank
+        distributed = dist.is_available() and dist.is_initialized()
+        if distributed:
             present = present.to(torch.int32)
-            dist.all_reduce(present, op=dist.ReduceOp.MIN)
+            dist.all_reduce(present, op=dist.ReduceOp.MAX)
             present = present.bool()
         for cls in torch.nonzero(present & ~self.initialized).flatten().tolist():
-            members = pixels[labels == cls]
-            pick = torch.randint(len(members), (self.k,), device=members.device)
-            centres = members[pick]
-            if dist.is_available() and dist.is_initialized():
-                dist.broadcast(centres, src=0)
-            self.prototypes.data[cls] = centres
+            members = pixels[labels == cls]  # n C, this process's pixels of the class
+            if distributed:
+                members = _gather_rows(members)  # all processes' pixels, in rank order
+            generator = torch.Generator().manual_seed(cls)
+            pick = torch.randint(len(members), (self.k,), generator=generator).to(members.device)
+            self.prototypes.data[cls] = members[pick]
             self.initialized[cls] = True
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -117,3 +121,15 @@ class GlobalCategoryContext(nn.Module):
         if not bool(seen.any()):
             return (self.prototypes * 0.0).sum()  # keeps the graph connected
         return F.mse_loss(flat[seen], means)
+
+
+def _gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Concatenate every process's `rows` (n_r C, n_r may differ), in rank order."""
+    counts = [torch.zeros(1, dtype=torch.long, device=rows.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, torch.tensor([len(rows)], device=rows.device))
+    longest = int(max(counts))
+    padded = torch.zeros(longest, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    padded[: len(rows)] = rows
+    gathered = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(gathered, padded)
+    return torch.cat([g[: int(n)] for g, n in zip(gathered, counts, strict=True)])

@@ -8,12 +8,15 @@ from ssltm.models.backbones import BackboneCheckpointError
 from ssltm.utils.checkpoints import CheckpointError
 
 
-
 class ConfigError(ValueError):
     """An option with a value that cannot work; the message names the option."""
 
 
-USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, ConfigError)
+class NonFiniteLossError(RuntimeError):
+    """The training loss stayed NaN or infinite for `method.max_nonfinite_steps` steps in a row."""
+
+
+USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, ConfigError, NonFiniteLossError)
 
 
 def user_error_message(err: Exception) -> str:

@@ -26,6 +26,15 @@ def _overrides(prefix: str, *exclude: str) -> str:
     return f"{prefix}/{','.join(sorted(kept))}" if kept else prefix
 
 
+def _on_gpu(accelerator: str) -> bool:
+    """Whether `trainer.accelerator` means CUDA GPUs here: switches GPU-only paths (SyncBN, fused
+    optimisers, channels_last) on. Resolved where the run starts, not where it is composed."""
+    import torch
+
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("ssltm.num_classes", _num_classes, replace=True)
     OmegaConf.register_new_resolver("ssltm.overrides", _overrides, replace=True)
+    OmegaConf.register_new_resolver("ssltm.on_gpu", _on_gpu, replace=True)

@@ -1,0 +1,48 @@
+"""Checkpoints written atomically: a kill while saving never leaves a broken file behind.
+
+Lightning's default writer truncates the target and then writes into it, so a process killed in
+the middle (pre-emption, out of memory, Ctrl-C twice) destroys the previous `last.ckpt`.
+`AtomicCheckpointIO` writes to a temporary file in the same folder, flushes it to disk and only
+then renames it over the target; a rename within one file system is atomic, so the target is
+always either the old checkpoint or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+#: the prefix of the temporary files (a leftover one is from a save that was killed)
+TEMP_PREFIX = ".saving-"
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """torch.save(obj, path), replacing `path` only once the new file is complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's TorchCheckpointIO with atomic local writes (remote paths keep Lightning's)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if "://" in str(path):  # s3://, gs://, ...: no rename there, Lightning's writer
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        if storage_options is not None:
+            raise TypeError(f"AtomicCheckpointIO.save_checkpoint got storage_options={storage_options}; it takes none")
+        atomic_torch_save(checkpoint, path)

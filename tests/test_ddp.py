@@ -1,0 +1,108 @@
+"""Multi-process training on CPU (gloo): the GCC memory and the teacher are the same on every
+process, the GCC update equals one process's on the whole global batch, and the metrics are
+summed over the processes (issue 10)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import eval as eval_entry
+import train as train_entry
+from conftest import compose_config
+from ssltm.models.gcc import GlobalCategoryContext
+
+NUM_CLASSES, CHANNELS, K, STEPS = 4, 8, 3, 3
+
+
+def _batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """STEPS global batches of 4 feature maps (4 C 6 6) with labels at twice the size; class 3
+    first appears in step 1, and only in the second half of the batch."""
+    generator = torch.Generator().manual_seed(0)
+    batches = []
+    for step in range(STEPS):
+        features = torch.randn(4, CHANNELS, 6, 6, generator=generator)
+        labels = torch.randint(0, 3 if step == 0 else NUM_CLASSES, (4, 12, 12), generator=generator)
+        if step == 1:
+            labels[:2][labels[:2] == 3] = 0
+        labels[0, :2] = 255  # some ignored pixels
+        batches.append((features, labels))
+    return batches
+
+
+def _train_gcc(update: str, rank: int = 0, world: int = 1) -> GlobalCategoryContext:
+    """STEPS updates on this process's share of each global batch; the mse update's gradient is
+    averaged over the processes as DDP does."""
+    torch.manual_seed(0)
+    gcc = GlobalCategoryContext(NUM_CLASSES, CHANNELS, K, update, momentum=0.5)
+    optimizer = torch.optim.SGD(gcc.parameters(), lr=0.5)
+    share = 4 // world
+    for features, labels in _batches():
+        part = slice(rank * share, (rank + 1) * share)
+        loss = gcc.update(features[part], labels[part])
+        if update == "mse":
+            optimizer.zero_grad()
+            loss.backward()
+            if world > 1:
+                dist.all_reduce(gcc.prototypes.grad)
+                gcc.prototypes.grad /= world
+            optimizer.step()
+    return gcc
+
+
+def _worker(rank: int, world: int, update: str, init_file: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        gcc = _train_gcc(update, rank, world)
+        torch.save({"prototypes": gcc.prototypes.detach(), "initialized": gcc.initialized}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("update", ["ema", "mse"])
+def test_gcc_memory_over_two_processes_equals_one_process_with_the_whole_batch(tmp_path, update):
+    out = str(tmp_path / "gcc")
+    mp.spawn(_worker, args=(2, update, str(tmp_path / "init"), out), nprocs=2, join=True)
+    ranks = [torch.load(f"{out}.{r}") for r in range(2)]
+    single = _train_gcc(update)
+    assert bool(single.initialized.all())
+    for state in ranks:
+        assert torch.equal(state["initialized"], single.initialized)
+        torch.testing.assert_close(state["prototypes"], single.prototypes.detach(), atol=1e-5, rtol=0)
+    assert torch.equal(ranks[0]["prototypes"], ranks[1]["prototypes"])  # the same on both ranks
+
+
+def _last_logged(path: Path, key: str) -> float:
+    rows = [r for r in csv.DictReader(path.open()) if r.get(key)]
+    return float(rows[-1][key])
+
+
+def test_ddp_spawn_training_keeps_the_processes_identical_and_syncs_metrics(train_cfg_factory, tmp_path):
+    """Two CPU processes train Mean Teacher with the GCC: afterwards the student, the teacher
+    (batch-norm statistics included) and the GCC memory are the same on both; the validation
+    mIoU over the two processes' videos equals one process evaluating every video."""
+    run = tmp_path / "ddp"
+    cfg = train_cfg_factory(
+        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "method=mean_teacher",
+        "data.steps_per_epoch=3", "callbacks.rich_progress_bar=null",
+        "+callbacks.state._target_=run_helpers.SaveFinalState", f"+callbacks.state.folder={run / 'state'}",
+        output_dir=run,
+    )
+    train_entry.run(cfg)
+    states = [torch.load(run / "state" / f"rank{r}.pt") for r in range(2)]
+    assert states[0].keys() == states[1].keys()
+    assert any(k.startswith("teacher.") and "running_mean" in k for k in states[0])
+    assert any("gcc.prototypes" in k for k in states[0])
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+
+    best = next((run / "checkpoints").glob("epoch_*.ckpt"))
+    logged = _last_logged(run / "csv" / "metrics.csv", "val/mIoU")  # the DDP validation of `best`
+    single, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval"))
+    assert logged == pytest.approx(single["mIoU"], abs=1e-6)

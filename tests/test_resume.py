@@ -1,0 +1,194 @@
+"""Reliability: exact resume after SIGTERM / SIGINT, atomic checkpoints, the non-finite loss guard
+and the config checks (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import train as train_entry
+from ssltm.utils.checkpoint_io import TEMP_PREFIX
+from ssltm.utils.errors import ConfigError, NonFiniteLossError
+from ssltm.utils.resume import TrainingInterrupted
+
+#: a Mean Teacher run with the GCC (mse), 3 steps an epoch, 2 epochs; batches from a worker process
+RUN = ["method=mean_teacher", "data.steps_per_epoch=3", "trainer.max_epochs=2", "data.num_workers=1",
+       "callbacks.rich_progress_bar=null"]
+
+
+def _recorder(path: Path) -> list[str]:
+    return [f"+callbacks.loss_recorder._target_=run_helpers.LossRecorder", f"+callbacks.loss_recorder.file={path}"]
+
+
+def _losses(path: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in path.read_text().splitlines()]
+
+
+def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_name):
+    whole = tmp_path / "whole"
+    train_entry.run(train_cfg_factory(*RUN, *_recorder(tmp_path / "whole.jsonl"), output_dir=whole))
+
+    # stopped by a signal in the middle of the second epoch (step 4 of 0..5)
+    first = tmp_path / "first"
+    stop = [*RUN, *_recorder(tmp_path / "parts.jsonl"), "+callbacks.kill._target_=run_helpers.SignalAtStep",
+            "+callbacks.kill.step=4", f"+callbacks.kill.signal_name={signal_name}"]
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train_entry.run(train_cfg_factory(*stop, output_dir=first))
+    checkpoint = Path(stopped.value.checkpoint)
+    assert checkpoint == first / "checkpoints" / "last.ckpt" and checkpoint.is_file()
+    assert stopped.value.step == 5  # the step under way when the signal came was finished
+
+    # resumed in its own folder with ckpt_path=last
+    resume = [*RUN, *_recorder(tmp_path / "parts.jsonl"), "ckpt_path=last"]
+    train_entry.run(train_cfg_factory(*resume, output_dir=first))
+
+    assert _losses(tmp_path / "parts.jsonl") == _losses(tmp_path / "whole.jsonl")  # the same 6 losses
+    expected, got = _weights(whole / "checkpoints" / "last.ckpt"), _weights(first / "checkpoints" / "last.ckpt")
+    assert expected.keys() == got.keys()
+    assert any(k.startswith("teacher.") for k in got) and any("gcc.prototypes" in k for k in got)
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key  # student, teacher, EMA step, GCC memory
+
+
+def test_auto_resumes_when_there_is_a_checkpoint_and_starts_fresh_otherwise(tmp_path):
+    from ssltm.utils.resume import resolve_checkpoint
+
+    assert resolve_checkpoint("auto", tmp_path) is None
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    last.touch()
+    assert resolve_checkpoint("auto", tmp_path) == str(last) == resolve_checkpoint("last", tmp_path)
+
+
+def test_slurm_launcher_config_extends_the_submitit_plugin(tmp_path):
+    from conftest import compose_config
+
+    cfg = compose_config("train", ["hydra/launcher=slurm"], tmp_path, return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.max_num_timeout >= 1 and launcher.timeout_min == 1440 and launcher.signal_delay_s > 0
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(train_cfg_factory, tmp_path):
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: there is no .*last\.ckpt.*hydra\.run\.dir"):
+        train_entry.run(train_cfg_factory("ckpt_path=last", output_dir=tmp_path / "new"))
+    with pytest.raises(ConfigError, match="no checkpoint file at /nowhere.ckpt"):
+        train_entry.run(train_cfg_factory("ckpt_path=/nowhere.ckpt"))
+
+
+def test_sigterm_exits_cleanly_from_the_command_line(tmp_path):
+    """`python src/train.py` stopped by SIGTERM: exit code 143, one message, a loadable checkpoint."""
+    from conftest import ROOT, SMALL
+
+    args = [sys.executable, str(ROOT / "src" / "train.py"), *SMALL, *RUN[:-1], "data.num_workers=0",
+            "data.steps_per_epoch=50", "trainer.max_epochs=100", f"hydra.run.dir={tmp_path}",
+            "callbacks.rich_progress_bar=null", "+callbacks.kill._target_=run_helpers.SignalAtStep",
+            "+callbacks.kill.step=3"]
+    env = {"PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "offline", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 143, done.stderr[-2000:]
+    assert "training interrupted by SIGTERM after step 4" in done.stderr
+    assert "Traceback" not in done.stderr
+    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
+    assert f"ckpt_path={checkpoint}" in done.stderr
+    assert torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"] == 4
+
+
+KILLED_WHILE_SAVING = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import torch
+    from ssltm.utils.checkpoint_io import AtomicCheckpointIO
+
+    class Slow:  # pickled in the middle of the checkpoint: tells the test, then waits to be killed
+        def __reduce__(self):
+            Path(sys.argv[2]).touch()
+            time.sleep(60)
+            return (int, (0,))
+
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "step": 1}, sys.argv[1])
+    io.save_checkpoint({"state_dict": {"w": torch.zeros(1000, 1000)}, "slow": Slow(), "step": 2}, sys.argv[1])
+""")
+
+
+def test_a_kill_while_saving_leaves_the_previous_checkpoint(tmp_path):
+    from conftest import ROOT
+
+    path, started = tmp_path / "last.ckpt", tmp_path / "saving"
+    script = tmp_path / "save.py"
+    script.write_text(KILLED_WHILE_SAVING)
+    child = subprocess.Popen([sys.executable, str(script), str(path), str(started)],
+                             env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    deadline = time.time() + 120
+    while not started.exists():
+        assert child.poll() is None and time.time() < deadline, "the saving process ended early"
+        time.sleep(0.05)
+    child.kill()
+    child.wait()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]  # the broken one
+    checkpoint = torch.load(path, weights_only=True)  # the previous checkpoint, whole
+    assert checkpoint["step"] == 1 and torch.equal(checkpoint["state_dict"]["w"], torch.ones(3))
+
+
+def test_a_nan_loss_skips_its_step_and_the_weights_stay(train_cfg_factory, tmp_path):
+    losses = tmp_path / "losses.jsonl"
+    cfg = train_cfg_factory("method=mean_teacher", "data.steps_per_epoch=4", "trainer.log_every_n_steps=1", *_recorder(losses),
+                            "+callbacks.nan._target_=run_helpers.NanInputs", "+callbacks.nan.start=1",
+                            "+callbacks.nan.stop=3", "+callbacks.state._target_=run_helpers.SaveFinalState",
+                            f"+callbacks.state.folder={tmp_path / 'state'}")
+    _, objects = train_entry.run(cfg)
+    method = objects["method"]
+    recorded = _losses(losses)
+    assert recorded[1] is None and recorded[2] is None  # steps 1 and 2 skipped
+    assert all(torch.isfinite(p).all() for p in method.parameters())
+    assert int(method.ema_step) == 2  # the teacher moved only on the 2 steps that trained
+    metrics = (tmp_path / "csv" / "metrics.csv").read_text()
+    assert "train/nonfinite_skipped" in metrics
+
+
+def test_nan_losses_in_a_row_stop_the_run_with_a_message(train_cfg_factory, tmp_path):
+    cfg = train_cfg_factory("data.steps_per_epoch=10", "method.max_nonfinite_steps=3",
+                            "+callbacks.nan._target_=run_helpers.NanInputs", "+callbacks.nan.start=2")
+    with pytest.raises(NonFiniteLossError, match=r"not finite in 3 steps in a row \(steps 2 to 4; "
+                                                 r"method.max_nonfinite_steps=3\)"):
+        train_entry.run(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.stt.window=[4,0,8]", r"model.stt.window=\[4, 0, 8\] must be 3 window sizes"),
+        ("model.stt.window=[4,8]", r"model.stt.window=\[4, 8\] must be 3 window sizes"),
+        ("model.gcc.k=0", "model.gcc.k=0 must be an integer >= 1"),
+        ("method=mean_teacher method.confidence_threshold=1.5", r"method.confidence_threshold=1.5 must be in \[0, 1\]"),
+        ("method=mean_teacher method.ema_decay=1.0", r"method.ema_decay=1.0 must be in \[0, 1\)"),
+        ("data.clip.num_frames=0", r"data.clip.num_frames=0 must be an integer >= 1 \(T"),
+        ("data.clip.eval_distance=-1", "data.clip.eval_distance=-1 must be an integer >= 0"),
+        ("data.clip.min_distance=5 data.clip.max_distance=2", "min_distance=5 must not exceed data.clip.max_distance=2"),
+        ("data.train_transform.crop_size=[16,64]", r"crop_size=\[16, 64\] is smaller than the backbone's output stride 32"),
+        ("model.num_classes=9", "model.num_classes=9 but the data set has 7 classes"),
+        ("method.max_nonfinite_steps=0", "method.max_nonfinite_steps=0 must be an integer >= 1"),
+    ],
+)
+def test_each_bad_config_value_gets_its_message(train_cfg_factory, override, message):
+    with pytest.raises(ConfigError, match=message):
+        train_entry.run(train_cfg_factory(*override.split()))
+
+
+def test_several_bad_values_are_reported_together(train_cfg_factory):
+    with pytest.raises(ConfigError) as error:
+        train_entry.run(train_cfg_factory("model.gcc.k=0", "data.batch_size=0"))
+    assert "model.gcc.k=0" in str(error.value) and "data.batch_size=0" in str(error.value)
