@@ -16,10 +16,9 @@ WHAT:
   report      BENCHMARKS.md from the JSON files in --out
 
 Every comparison runs its variants in the same process on the same inputs, interleaved; warm-up
-runs are excluded and the median of `--repeats` runs is reported. Peak memory: on a GPU,
-torch.cuda.max_memory_allocated above what was allocated before the step; on a CPU, the rise of
-the process's peak resident memory (ru_maxrss) during one run, measured in a fresh process per
-variant so that earlier variants do not hide it. Results: <out>/<what>.json and a table on stdout.
+runs are excluded and the median of `--repeats` runs is reported. Peak memory: what one run needs
+on top of what exists before it (weights, inputs, optimiser state): on a GPU from
+torch.cuda.max_memory_allocated, on a CPU from the allocations torch's profiler records. Results: <out>/<what>.json and a table on stdout.
 key=value overrides go to the composed training config (train_step, inference, data).
 """
 
@@ -29,10 +28,8 @@ import argparse
 import datetime
 import json
 import math
-import multiprocessing
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -86,45 +83,40 @@ def compare_times(variants: dict[str, Callable[[], object]], repeats: int, warmu
             for name, t in runs.items()}
 
 
-def _rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+def largest_rise(deltas: list[int]) -> int:
+    """The largest rise of a running total of allocations (+) and frees (-): the peak above the
+    lowest point before it."""
+    total = low = rise = 0
+    for delta in deltas:
+        total += delta
+        low = min(low, total)
+        rise = max(rise, total - low)
+    return rise
 
 
-def _peak_worker(builder: str, args: dict, queue) -> None:
-    try:
-        torch.set_num_threads(args.pop("threads"))
-        fn = globals()[builder](**args)
-        before = _rss_bytes()
-        fn()
-        queue.put(max(_rss_bytes() - before, 0) if DEVICE.type == "cpu" else None)
-    except BaseException as err:  # noqa: BLE001 - reported by the parent
-        queue.put(f"error: {err!r}")
+def peak_memory(builder: str, **args) -> int:
+    """Peak memory (bytes) that one steady-state run of `builder(**args)()` needs on top of what
+    exists before it (weights, inputs, optimiser state), after one warm-up run.
 
-
-def peak_memory(builder: str, **args) -> int | None:
-    """Peak extra memory (bytes) of one run of `builder(**args)()`.
-
-    GPU: max_memory_allocated above the allocation before the run (after one warm-up run), in this
-    process. CPU: the rise of ru_maxrss during the first run in a fresh process, above what
-    building the inputs and the module took (so it includes the gradients' first allocation)."""
+    GPU: torch.cuda.max_memory_allocated. CPU: the allocations and frees that torch's profiler
+    records during the run, whose running total's largest rise is the peak (a run that first frees
+    the previous gradients and then makes new ones counts them once)."""
+    fn = globals()[builder](**args)
+    fn()
+    sync()
     if DEVICE.type == "cuda":
-        fn = globals()[builder](**args)
-        fn()
-        sync()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         fn()
         sync()
         return torch.cuda.max_memory_allocated() - base
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_peak_worker, args=(builder, {**args, "threads": torch.get_num_threads()}, queue))
-    process.start()
-    result = queue.get()
-    process.join()
-    if isinstance(result, str):
-        raise RuntimeError(f"{builder}{args}: {result}")
-    return result
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                    key=lambda e: e.start_ns())
+    return largest_rise([e.nbytes() for e in events])
 
 
 def machine() -> dict:
@@ -147,11 +139,14 @@ def machine() -> dict:
     return info
 
 
-def save(out: Path, what: str, result: dict) -> None:
+def save(out: Path, what: str, result: dict, tag: str | None = None) -> None:
+    """<out>/<what>.json, or <what>-<tag>.json for a further setting of the same benchmark."""
     out.mkdir(parents=True, exist_ok=True)
-    result = {"what": what, "machine": machine(), "command": "python scripts/bench.py " + " ".join(sys.argv[1:]), **result}
-    (out / f"{what}.json").write_text(json.dumps(result, indent=2))
-    console.print(f"wrote {out / f'{what}.json'}")
+    result = {"what": what, "tag": tag, "machine": machine(),
+              "command": "python scripts/bench.py " + " ".join(sys.argv[1:]), **result}
+    path = out / (f"{what}-{tag}.json" if tag else f"{what}.json")
+    path.write_text(json.dumps(result, indent=2))
+    console.print(f"wrote {path}")
 
 
 def mb(value: int | None) -> str:
@@ -365,10 +360,25 @@ def mean_teacher_parts(lightning, optimizer, batch) -> dict[str, Callable[[], ob
     }
 
 
-def step_flops(lightning, batch) -> int:
+def conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None) -> int:
+    """FLOPs of a convolution's backward: the forward's for the input gradient and again for the
+    weight gradient. (torch 2.14's own formula ignores `groups`: it counts a depthwise convolution's
+    backward as a dense one's, hundreds of times too many FLOPs.)"""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed=transposed)
+    return forward * (int(output_mask[0]) + int(output_mask[1]))
+
+
+def flop_counter():
     from torch.utils.flop_counter import FlopCounterMode
 
-    counter = FlopCounterMode(display=False)
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
+
+
+def step_flops(lightning, batch) -> int:
+    counter = flop_counter()
     with counter:
         lightning.training_loss(batch, 0).backward()
     lightning.zero_grad(set_to_none=True)
@@ -416,7 +426,7 @@ def bench_train_step(args) -> dict:
 
 # --- roofline ----------------------------------------------------------------------------------
 def bench_roofline(args) -> dict:
-    n = 4096 if DEVICE.type == "cuda" else 2048
+    n = 4096
     a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
     timing = compare_times({"gemm": lambda: a @ b}, args.repeats, warmup=2)["gemm"]
     peak = 2 * n**3 / timing["median_s"]
@@ -510,56 +520,54 @@ def bench_data(args) -> dict:
 # --- report ------------------------------------------------------------------------------------
 def report(out: Path) -> str:
     """BENCHMARKS.md's tables from the JSON files in `out`."""
-    def load(what):
-        path = out / f"{what}.json"
-        return json.loads(path.read_text()) if path.is_file() else None
-
     lines = []
     for what in ("stt", "train_step", "roofline", "inference", "data"):
-        result = load(what)
-        if result is None:
-            continue
-        m = result["machine"]
-        lines += [f"### {what}", "", f"`{result['command']}`, {m['date']}, {m['device']}: {m.get('gpu', m['cpu'])}, "
-                  f"{m['cpu_threads']} threads, torch {m['torch']}", ""]
-        if what == "stt":
-            lines += ["| shape (B, T, C, h, w) | part | variant | median ms | time / ours | peak MB | memory / ours |",
-                      "|---|---|---|---|---|---|---|"]
-            for shape, r in result["results"].items():
-                for part in ("block", "attention"):
-                    for v, x in r[part].items():
-                        ratio = f"{x['memory_ratio_to_ours']:.2f}x" if x["memory_ratio_to_ours"] else "n/a"
-                        lines.append(f"| {shape} {tuple(r['shape'].values())} | {part} | {v} | {1000 * x['median_s']:.1f} | "
-                                     f"{x['speedup_of_ours']:.2f}x | {mb(x['peak_memory_bytes'])} | {ratio} |")
-        elif what == "train_step":
-            lines += ["| backbone / method | s/step | labelled clips/s | clips/s | GFLOP/step | GFLOP/s | peak MB | MT overhead |",
-                      "|---|---|---|---|---|---|---|---|"]
-            for key, r in result["results"].items():
-                over = f"{100 * r['overhead_share']:.1f}% ({100 * r['overhead_parts_share']:.1f}%)" if "overhead_share" in r else "-"
-                lines.append(f"| {key} | {r['median_s']:.3f} | {r['labelled_clips_per_s']:.2f} | {r['clips_per_s']:.2f} | "
-                             f"{r['flops_per_step'] / 1e9:.1f} | {r['flop_per_s'] / 1e9:.1f} | {mb(r['peak_memory_bytes'])} | {over} |")
-            parts = {k: r["parts_s"] for k, r in result["results"].items() if "parts_s" in r}
-            if parts:
-                names = list(next(iter(parts.values())))
-                lines += ["", "| Mean Teacher step, median s | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-                for key, p in parts.items():
-                    lines.append(f"| {key} | " + " | ".join(f"{p[n]:.4f}" for n in names) + " |")
-        elif what == "roofline":
-            lines += ["| what | GFLOP/s | of GEMM |", "|---|---|---|",
-                      f"| fp32 GEMM {result['gemm_size']}x{result['gemm_size']} | {result['gemm_flop_per_s'] / 1e9:.1f} | 100% |"]
-            for key, r in result["train_step"].items():
-                lines.append(f"| train step {key} | {r['flop_per_s'] / 1e9:.1f} | {100 * r['fraction_of_gemm']:.1f}% |")
-        elif what == "inference":
-            lines += [f"{result['frames']} frames of {result['frame_size'][1]}x{result['frame_size'][0]}, backbone "
-                      f"{result['backbone']}, T = {result['clip_frames']}", "",
-                      "| model | frames/s | of per_frame |", "|---|---|---|"]
-            for name, r in result["results"].items():
-                lines.append(f"| {name} | {r['fps']:.2f} | {r['fps_ratio_to_per_frame']:.2f}x |")
-        elif what == "data":
-            lines += ["| data | workers | clips/s | crop |", "|---|---|---|---|"]
-            for name, r in result["results"].items():
-                lines.append(f"| {name} | {r['num_workers']} | {r['samples_per_s']:.1f} | {r['frame_size']} |")
-        lines.append("")
+        for path in sorted(out.glob(f"{what}*.json")):
+            result = json.loads(path.read_text())
+            if result.get("what", what) != what:
+                continue
+            m = result["machine"]
+            title = f"{what} ({result['tag']})" if result.get("tag") else what
+            lines += [f"### {title}", "", f"`{result['command']}`, {m['date']}, {m['device']}: {m.get('gpu', m['cpu'])}, "
+                      f"{m['cpu_threads']} threads, torch {m['torch']}", ""]
+            if what == "stt":
+                lines += ["| shape (B, T, C, h, w) | part | variant | median ms | time / ours | peak MB | memory / ours |",
+                          "|---|---|---|---|---|---|---|"]
+                for shape, r in result["results"].items():
+                    for part in ("block", "attention"):
+                        for v, x in r[part].items():
+                            ratio = f"{x['memory_ratio_to_ours']:.2f}x" if x["memory_ratio_to_ours"] else "n/a"
+                            lines.append(f"| {shape} {tuple(r['shape'].values())} | {part} | {v} | {1000 * x['median_s']:.1f} | "
+                                         f"{x['speedup_of_ours']:.2f}x | {mb(x['peak_memory_bytes'])} | {ratio} |")
+            elif what == "train_step":
+                lines += ["| backbone / method | s/step | labelled clips/s | clips/s | GFLOP/step | GFLOP/s | peak MB | MT overhead |",
+                          "|---|---|---|---|---|---|---|---|"]
+                for key, r in result["results"].items():
+                    over = f"{100 * r['overhead_share']:.1f}% ({100 * r['overhead_parts_share']:.1f}%)" if "overhead_share" in r else "-"
+                    lines.append(f"| {key} | {r['median_s']:.3f} | {r['labelled_clips_per_s']:.2f} | {r['clips_per_s']:.2f} | "
+                                 f"{r['flops_per_step'] / 1e9:.1f} | {r['flop_per_s'] / 1e9:.1f} | {mb(r['peak_memory_bytes'])} | {over} |")
+                parts = {k: r["parts_s"] for k, r in result["results"].items() if "parts_s" in r}
+                if parts:
+                    names = list(next(iter(parts.values())))
+                    lines += ["", "| Mean Teacher step, median s | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+                    for key, p in parts.items():
+                        lines.append(f"| {key} | " + " | ".join(f"{p[n]:.4f}" for n in names) + " |")
+            elif what == "roofline":
+                lines += ["| what | GFLOP/s | of GEMM |", "|---|---|---|",
+                          f"| fp32 GEMM {result['gemm_size']}x{result['gemm_size']} | {result['gemm_flop_per_s'] / 1e9:.1f} | 100% |"]
+                for key, r in result["train_step"].items():
+                    lines.append(f"| train step {key} | {r['flop_per_s'] / 1e9:.1f} | {100 * r['fraction_of_gemm']:.1f}% |")
+            elif what == "inference":
+                lines += [f"{result['frames']} frames of {result['frame_size'][1]}x{result['frame_size'][0]}, backbone "
+                          f"{result['backbone']}, T = {result['clip_frames']}", "",
+                          "| model | frames/s | of per_frame |", "|---|---|---|"]
+                for name, r in result["results"].items():
+                    lines.append(f"| {name} | {r['fps']:.2f} | {r['fps_ratio_to_per_frame']:.2f}x |")
+            elif what == "data":
+                lines += ["| data | workers | clips/s | crop |", "|---|---|---|---|"]
+                for name, r in result["results"].items():
+                    lines.append(f"| {name} | {r['num_workers']} | {r['samples_per_s']:.1f} | {r['frame_size']} |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -571,14 +579,15 @@ def main() -> None:
     parser.add_argument("--backbones", default=",".join(BACKBONES), help="train_step: comma-separated backbone configs")
     parser.add_argument("--video-frames", type=int, default=120, help="inference: length of the video")
     parser.add_argument("--data-batches", type=int, default=20, help="data: batches timed per loader")
+    parser.add_argument("--tag", default=None, help="save as <what>-<tag>.json (a further setting)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the training config")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     warnings.filterwarnings("ignore")
     out = Path(args.out)
     benches = {"stt": bench_stt, "train_step": bench_train_step, "roofline": bench_roofline,
                "inference": bench_inference, "data": bench_data}
     for what in (benches if args.what == "all" else [args.what] if args.what != "report" else []):
-        save(out, what, benches[what](args))
+        save(out, what, benches[what](args), args.tag)
     if args.what in ("all", "report"):
         text = report(out)
         (out / "tables.md").write_text(text)

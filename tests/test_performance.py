@@ -76,3 +76,23 @@ def test_compiled_backbone_trains_and_keeps_checkpoint_keys(train_cfg_factory, t
     _, objects = train_entry.run(train_cfg_factory("performance.compile=true", "trainer.max_epochs=1"))
     keys = objects["method"].model.state_dict().keys()
     assert not any("_orig_mod" in k for k in keys)
+
+
+def test_peak_memory_is_the_largest_rise_of_the_running_total():
+    # frees the old gradients (-4), then activations and new gradients rise by 10 before falling
+    assert bench.largest_rise([-4, 3, 5, 2, -6, 1]) == 10
+    assert bench.largest_rise([]) == 0
+
+
+@pytest.mark.parametrize("groups", [1, 16], ids=["dense", "depthwise"])
+def test_flop_counter_counts_a_convolution_backward_as_twice_its_forward(groups):
+    """scripts/bench.py's FLOP counter: backward = input gradient + weight gradient = 2 x forward,
+    depthwise convolutions included (torch's own formula counts those as dense)."""
+    conv = torch.nn.Conv2d(16, 16, 3, padding=1, groups=groups)
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    with bench.flop_counter() as forward:
+        y = conv(x)
+    with bench.flop_counter() as backward:
+        y.sum().backward()
+    assert forward.get_total_flops() == 2 * 2 * 16 * 16 // groups * 9 * 64
+    assert backward.get_total_flops() == 2 * forward.get_total_flops()

@@ -4,6 +4,7 @@ and the config checks (issue 10)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -70,6 +71,10 @@ def test_auto_resumes_when_there_is_a_checkpoint_and_starts_fresh_otherwise(tmp_
     last.parent.mkdir()
     last.touch()
     assert resolve_checkpoint("auto", tmp_path) == str(last) == resolve_checkpoint("last", tmp_path)
+    requeued = tmp_path / "hpc_ckpt_1.ckpt"  # written later by Lightning's SLURM auto-requeue
+    requeued.touch()
+    os.utime(last, (1, 1))
+    assert resolve_checkpoint("auto", tmp_path) == str(requeued)
 
 
 def test_slurm_launcher_config_extends_the_submitit_plugin(tmp_path):

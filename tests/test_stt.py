@@ -122,3 +122,18 @@ def test_relative_position_bias_enters_attention():
 def test_bad_head_count_is_a_clear_error():
     with pytest.raises(ValueError, match="not divisible by num_heads"):
         STTBlock(dim=30, num_heads=4)
+
+
+@pytest.mark.parametrize("frames", [1, 3, 4, 6, 9])
+@pytest.mark.parametrize("rel_pos_bias", [False, True])
+def test_query_only_gives_the_last_frame_of_the_full_computation(frames, rel_pos_bias):
+    """SSLTM reads only the query frame: computing the last block for it alone changes nothing
+    for it (windows in time: one, several, padded at the start)."""
+    torch.manual_seed(0)
+    stt = SpatialTemporalTransformer(32, depth=2, num_heads=4, window=(4, 8, 8), rel_pos_bias=rel_pos_bias).eval()
+    x = torch.randn(2, frames, 32, 12, 10)
+    with torch.no_grad():
+        full = stt(x)
+        query = stt(x, query_only=True)
+    assert query.shape == (2, 1, 32, 12, 10)
+    torch.testing.assert_close(query[:, 0], full[:, -1], atol=1e-5, rtol=1e-5)

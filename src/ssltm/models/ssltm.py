@@ -152,7 +152,10 @@ class SSLTM(nn.Module):
         """features: B n C h w and aux: B n K h' w' of the n encoded frames: the t clip frames
         (the query last), then the reference when RFCE reads it. Returns `forward`'s dict."""
         B, n = features.shape[:2]
-        query = self.stt(features[:, :t])[:, -1] if self.stt is not None else features[:, t - 1]  # B C h w
+        if self.stt is not None:
+            query = self.stt(features[:, :t], query_only=True)[:, 0]  # B C h w
+        else:
+            query = features[:, t - 1]
         parts = [query]
         if self.context is not None:
             probs = F.interpolate(aux.flatten(0, 1), size=query.shape[-2:], mode="bilinear",

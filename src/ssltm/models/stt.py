@@ -183,22 +183,31 @@ class STTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = MixFFN(dim, int(dim * mlp_ratio), drop) if mix_ffn else None
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """The window-attention sublayer alone (without the residual): B T H W C -> B T H W C."""
+    def attention(self, x: torch.Tensor, query_only: bool = False) -> torch.Tensor:
+        """The window-attention sublayer alone (without the residual): B T H W C -> B T H W C, or
+        B 1 H W C for the last (query) frame alone when `query_only`: then only the windows that
+        hold the query frame are computed, the last ones in time (time is padded at the start)."""
         B, T, H, W, _ = x.shape
         window = fit_window(self.window, (T, H, W))
         padded, pads = pad_to_window(x, window)
+        if query_only:
+            padded, pads = padded[:, -window[0]:], (0, pads[1], pads[2])
+            T = window[0]  # the last temporal window: real frames only (see pad_to_window)
         thw = tuple(padded.shape[1:4])
         windows = window_partition(padded, window)  # B*nW N C
         key_mask = None
         if any(pads):
             key_mask = padding_mask((T, H, W), pads, window, x.device).repeat(B, 1)  # B*nW N
         out = window_reverse(self.attn(windows, key_mask, window), window, thw, B)  # B T' H' W' C
-        return crop_padding(out, pads)
+        out = crop_padding(out, pads)
+        return out[:, -1:] if query_only else out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: B T H W C -> B T H W C."""
-        x = x + self.drop_path(self.attention(self.norm1(x)))
+    def forward(self, x: torch.Tensor, query_only: bool = False) -> torch.Tensor:
+        """x: B T H W C -> B T H W C; B 1 H W C (the last frame) when `query_only`: attention then
+        runs only in the windows that hold the query frame (their keys and values unchanged), and
+        the residual and Mix-FFN only for the last frame."""
+        attended = self.drop_path(self.attention(self.norm1(x), query_only))
+        x = (x[:, -1:] if query_only else x) + attended
         if self.ffn is not None:
             x = x + self.drop_path(self.ffn(self.norm2(x)))
         return x
@@ -235,9 +244,13 @@ class SpatialTemporalTransformer(nn.Module):
         )
         self.norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: B T C H W -> B T C H W."""
+    def forward(self, x: torch.Tensor, query_only: bool = False) -> torch.Tensor:
+        """x: B T C H W -> B T C H W; with `query_only`, B 1 C H W: the last (query) frame, the
+        only one SSLTM reads. Its last block then computes that frame alone, which gives the same
+        values for it at a fraction of the block's cost."""
         x = rearrange(x, "b t c h w -> b t h w c")
-        for block in self.blocks:
-            x = block(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, query_only=query_only and i == len(self.blocks) - 1)
+        if query_only:
+            x = x[:, -1:]  # (depth 0: no block took the query alone)
         return rearrange(self.norm(x), "b t h w c -> b t c h w")

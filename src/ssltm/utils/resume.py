@@ -137,14 +137,16 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: str | Path) -> str | N
     """`ckpt_path` of src/train.py -> the file to resume from, or None for a fresh start.
 
     None: a fresh run. `last`: this output folder's checkpoints/last.ckpt, which must exist.
-    `auto`: the same when it exists, else a fresh start (a requeued cluster job reruns its command
-    in its own output folder). Anything else: a checkpoint file, which must exist.
+    `auto`: the newest of that file and Lightning's SLURM requeue checkpoints (hpc_ckpt_N.ckpt)
+    when there is one, else a fresh start (a requeued cluster job reruns its command in its own
+    output folder). Anything else: a checkpoint file, which must exist.
     """
     if ckpt_path is None:
         return None
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
-    if ckpt_path == "auto":
-        return str(last) if last.is_file() else None
+    if ckpt_path == "auto":  # also Lightning's SLURM auto-requeue checkpoints (SIGUSR1): the newest
+        found = [p for p in [last, *Path(output_dir).glob("hpc_ckpt_*.ckpt")] if p.is_file()]
+        return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
     if ckpt_path == "last":
         if not last.is_file():
             raise ConfigError(
