@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import statistics
@@ -42,14 +41,21 @@ os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from einops import rearrange  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.models.stt import STTBlock, crop_padding, fit_window, pad_to_window, padding_mask, window_partition, window_reverse  # noqa: E402
+from ssltm.models.stt import (  # noqa: E402
+    STTBlock,
+    crop_padding,
+    fit_window,
+    pad_to_window,
+    padding_mask,
+    window_partition,
+    window_reverse,
+)
 from ssltm.utils.config import compose_config  # noqa: E402
 
 console = Console()
@@ -175,7 +181,7 @@ class NaiveSTTBlock(STTBlock):
     """The STT block with attention written out: the full attention matrix and an additive mask
     (nW x N x N) are materialised, as in Swin / Video Swin's reference code."""
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, query_only: bool = False) -> torch.Tensor:
         B, T, H, W, C = x.shape
         window = fit_window(self.window, (T, H, W))
         padded, pads = pad_to_window(x, window)
@@ -184,8 +190,8 @@ class NaiveSTTBlock(STTBlock):
         valid = padding_mask((T, H, W), pads, window, x.device)  # nW N
         mask = torch.zeros(valid.shape[0], valid.shape[1], valid.shape[1], device=x.device, dtype=x.dtype)
         mask = mask.masked_fill(~valid[:, None, :], float("-inf"))  # nW N N
-        out = window_reverse(naive_attention(self.attn, windows, mask), window, thw, B)
-        return crop_padding(out, pads)
+        out = crop_padding(window_reverse(naive_attention(self.attn, windows, mask), window, thw, B), pads)
+        return out[:, -1:] if query_only else out
 
 
 def naive_attention(attn, windows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -218,7 +224,7 @@ class ShiftedSTTBlock(STTBlock):
     """Video Swin's shifted-window attention (SW-MSA): the volume is rolled by half a window, a
     region mask keeps tokens from attending across the roll's seams, attention is written out."""
 
-    def attention(self, x: torch.Tensor) -> torch.Tensor:
+    def attention(self, x: torch.Tensor, query_only: bool = False) -> torch.Tensor:
         B, T, H, W, C = x.shape
         window = fit_window(self.window, (T, H, W))
         shift = tuple(0 if w >= s else w // 2 for w, s in zip(self.window, (T, H, W)))  # Video Swin's rule
@@ -228,8 +234,8 @@ class ShiftedSTTBlock(STTBlock):
         windows = window_partition(rolled, window)  # B*nW N C
         mask = shifted_window_mask(thw, window, shift, x.device)
         out = window_reverse(naive_attention(self.attn, windows, mask), window, thw, B)
-        out = torch.roll(out, shifts=shift, dims=(1, 2, 3))
-        return crop_padding(out, pads)
+        out = crop_padding(torch.roll(out, shifts=shift, dims=(1, 2, 3)), pads)
+        return out[:, -1:] if query_only else out
 
 
 STT_VARIANTS = {"stt (ours, SDPA)": STTBlock, "naive": NaiveSTTBlock, "shifted windows": ShiftedSTTBlock}

@@ -5,7 +5,6 @@ summed over the processes (issue 10)."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest

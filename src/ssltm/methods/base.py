@@ -12,9 +12,8 @@ from collections.abc import Callable
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pytorch_lightning.utilities import rank_zero_warn
+from torch import nn
 
 from ssltm.data.info import IGNORE_INDEX
 from ssltm.methods.inference import Inference
