@@ -100,14 +100,13 @@ def largest_rise(deltas: list[int]) -> int:
     return rise
 
 
-def peak_memory(builder: str, **args) -> int:
-    """Peak memory (bytes) that one steady-state run of `builder(**args)()` needs on top of what
-    exists before it (weights, inputs, optimiser state), after one warm-up run.
+def peak_memory(fn: Callable[[], object]) -> int:
+    """Peak memory (bytes) that one steady-state run of `fn()` needs on top of what exists before
+    it (weights, inputs, optimiser state), after one warm-up run.
 
     GPU: torch.cuda.max_memory_allocated. CPU: the allocations and frees that torch's profiler
     records during the run, whose running total's largest rise is the peak (a run that first frees
     the previous gradients and then makes new ones counts them once)."""
-    fn = globals()[builder](**args)
     fn()
     sync()
     if DEVICE.type == "cuda":
@@ -273,7 +272,7 @@ def bench_stt(args) -> dict:
         results[shape] = {"shape": dims, "max_abs_difference_ours_vs_naive": difference}
         for part in ("block", "attention"):
             times = compare_times({v: stt_case(v, shape, part) for v in STT_VARIANTS}, args.repeats)
-            memory = {v: peak_memory("stt_case", variant=v, shape=shape, part=part) for v in STT_VARIANTS}
+            memory = {v: peak_memory(stt_case(v, shape, part)) for v in STT_VARIANTS}
             base = "stt (ours, SDPA)"
             results[shape][part] = {
                 v: {**times[v], "peak_memory_bytes": memory[v],
@@ -318,9 +317,8 @@ def _to(batch, device):
     return batch
 
 
-def train_step_case(backbone: str, method: str, overrides: list[str]) -> Callable[[], None]:
-    _, lightning, optimizer, batch = _built(backbone, method, overrides)
-    lightning.train()
+def train_step(lightning, optimizer, batch) -> Callable[[], None]:
+    """One training step as Lightning runs it: loss, backward, optimiser step, teacher update."""
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -398,7 +396,7 @@ def bench_train_step(args) -> dict:
         for method in METHODS:
             cfg, lightning, optimizer, batch = _built(backbone, method, args.overrides)
             lightning.train()
-            step = train_step_case(backbone, method, args.overrides)
+            step = train_step(lightning, optimizer, batch)
             flops = step_flops(lightning, batch)
             timing = compare_times({"step": step}, args.repeats)["step"]
             labelled = cfg.data.batch_size
@@ -408,7 +406,7 @@ def bench_train_step(args) -> dict:
                 "clip_frames": cfg.data.clip.num_frames, **timing,
                 "labelled_clips_per_s": labelled / timing["median_s"], "clips_per_s": clips / timing["median_s"],
                 "flops_per_step": flops, "flop_per_s": flops / timing["median_s"],
-                "peak_memory_bytes": peak_memory("train_step_case", backbone=backbone, method=method, overrides=args.overrides),
+                "peak_memory_bytes": peak_memory(step),
                 "parameters": sum(p.numel() for p in lightning.model.parameters()),
             }
             if method == "mean_teacher":

@@ -25,7 +25,7 @@ RUN = ["method=mean_teacher", "data.steps_per_epoch=3", "trainer.max_epochs=2", 
 
 
 def _recorder(path: Path) -> list[str]:
-    return [f"+callbacks.loss_recorder._target_=run_helpers.LossRecorder", f"+callbacks.loss_recorder.file={path}"]
+    return ["+callbacks.loss_recorder._target_=run_helpers.LossRecorder", f"+callbacks.loss_recorder.file={path}"]
 
 
 def _losses(path: Path) -> list[float]:

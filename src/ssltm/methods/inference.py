@@ -90,10 +90,9 @@ def shared_frame_logits(
     ids = torch.cat([clip_ids, reference_index[:, None]], 1) if with_reference else clip_ids  # B n
     images = torch.cat([clip_images, reference[:, None]], 1) if with_reference else clip_images  # B n 3 H W
     unique, inverse = torch.unique(ids.flatten(), return_inverse=True)  # U, B*n
-    first = torch.full_like(unique, -1).scatter_reduce(
-        0, inverse, torch.arange(len(inverse), device=inverse.device), "amin", include_self=False
-    )  # where each distinct frame first occurs
-    features, aux = network.encode(images.flatten(0, 1)[first])  # U C h w, U K h' w'
+    # one place where each distinct frame occurs (any one: they hold the same image)
+    where = torch.empty_like(unique).scatter_(0, inverse, torch.arange(len(inverse), device=inverse.device))
+    features, aux = network.encode(images.flatten(0, 1)[where])  # U C h w, U K h' w'
     inverse = inverse.view(ids.shape)  # B n
     out = network.decode(features[inverse], aux[inverse], clip_ids.shape[1], tuple(frames.shape[-2:]))
     return out["logits"]

@@ -15,18 +15,19 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from ssltm.utils.errors import ConfigError
 
 
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _int_at_least(low: int) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low
+    return check
+
+
+_positive_int, _non_negative_int = _int_at_least(1), _int_at_least(0)
 
 
 def _sizes(n: int) -> Callable[[Any], bool]:
     def check(value: Any) -> bool:
         return isinstance(value, (list, tuple)) and len(value) == n and all(_positive_int(v) for v in value)
     return check
-
-
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _in_unit_interval(value: Any) -> bool:
