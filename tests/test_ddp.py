@@ -101,7 +101,15 @@ def test_ddp_spawn_training_keeps_the_processes_identical_and_syncs_metrics(trai
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
 
+    # the DDP validation of `best` (each process one of the 2 videos) against one process
+    # evaluating both videos, and against the first video alone (what an unsynced rank 0 reports).
+    # The untrained network has many near-ties between classes, so numerics that differ with the
+    # processes' thread counts may flip a few pixels: hence a tolerance far below the gap to the
+    # one-video score.
     best = next((run / "checkpoints").glob("epoch_*.ckpt"))
-    logged = _last_logged(run / "csv" / "metrics.csv", "val/mIoU")  # the DDP validation of `best`
-    single, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval"))
-    assert logged == pytest.approx(single["mIoU"], abs=1e-6)
+    logged = _last_logged(run / "csv" / "metrics.csv", "val/mIoU")
+    both, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval"))
+    first, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={best}", "+data.source.val_videos=1"],
+                                             tmp_path / "eval_first"))
+    assert abs(logged - both["mIoU"]) < abs(both["mIoU"] - first["mIoU"]) / 10
+    assert abs(logged - both["mIoU"]) < 1e-3

@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -31,16 +30,6 @@ def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor,
     """B K H W logits -> (B H W labels with IGNORE_INDEX below the threshold, B H W confidence)."""
     confidence, labels = logits.softmax(1).max(1)
     return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
-
-
-def _mean_over_processes(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The tensors averaged over all processes (one all-reduce); themselves with one process."""
-    if not tensors or not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return tensors
-    flat = torch.cat([t.detach().flatten().to(torch.float64) for t in tensors])
-    dist.all_reduce(flat)
-    flat /= dist.get_world_size()
-    return [part.view_as(t).to(t.dtype) for part, t in zip(flat.split([t.numel() for t in tensors]), tensors, strict=True)]
 
 
 def sigmoid_rampup(step: int, length: int) -> float:
@@ -115,18 +104,14 @@ class MeanTeacherMethod(SegmentationMethod):
     @torch.no_grad()
     def update_teacher(self) -> None:
         """teacher <- d * teacher + (1 - d) * student, for parameters and floating buffers; other
-        buffers (counters) are copied. With several processes the student's floating buffers
-        (batch-norm statistics, which each process updates from its own batch) are averaged over
-        the processes first, so that the teacher is the same everywhere."""
+        buffers (counters) are copied. With several processes, DDP broadcasts rank 0's buffers
+        (the teacher's included) before every forward, so all processes use the same teacher."""
         d = self.decay(int(self.ema_step))
         for t, s in zip(self.teacher.parameters(), self.model.parameters(), strict=True):
             t.mul_(d).add_(s.detach(), alpha=1.0 - d)
-        pairs = list(zip(self.teacher.buffers(), self.model.buffers(), strict=True))
-        floating = [s for _, s in pairs if s.dtype.is_floating_point]
-        averaged = iter(_mean_over_processes(floating))
-        for t, s in pairs:
+        for t, s in zip(self.teacher.buffers(), self.model.buffers(), strict=True):
             if t.dtype.is_floating_point:
-                t.mul_(d).add_(next(averaged), alpha=1.0 - d)
+                t.mul_(d).add_(s, alpha=1.0 - d)
             else:
                 t.copy_(s)
         self.ema_step += 1
