@@ -5,9 +5,13 @@
 Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
 `metrics.json` and `method_stats.json`. Writes into `out` (default: the multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
-    results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± std),
-                  then the jobs that failed (no metrics.json) and the settings never run
-    results.png   the study's plot, as the experiment's `study:` node describes it (x, hue, kind)
+    results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
+                  half-width of its 95% t-interval, n runs), the verdict on each claim of the
+                  study's `study.expect` (study_stats.py), then the jobs that failed (no
+                  metrics.json) and the settings never run
+    verdicts.csv  one row per claim comparison: measured difference, interval, seeds, verdict
+    results.png   the study's plot, as the experiment's `study:` node describes it (x, hue, kind),
+                  error bars the 95% intervals
 Runs that failed or are missing are listed, never dropped silently.
 """
 
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from study_stats import Run, Verdict, judge, overall, t_interval
 
 METRICS = ("mIoU", "mVC8", "mVC16")
 STATS = ("wall_seconds", "disk_bytes", "parameters")  # from method_stats.json
@@ -133,13 +139,10 @@ def swept_keys(jobs: list[Job], expected: list[dict[str, str]]) -> list[str]:
     return keys
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v == v]
-    if not values:
-        return math.nan, math.nan
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
-    return mean, std
+def mean_ci(values: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% t-interval (NaN with one run)."""
+    mean, half, _ = t_interval(values)
+    return mean, half
 
 
 def group(jobs: list[Job], keys: list[str]) -> dict[tuple, list[Job]]:
@@ -151,11 +154,11 @@ def group(jobs: list[Job], keys: list[str]) -> dict[tuple, list[Job]]:
     return groups
 
 
-def fmt(mean: float, std: float, scale: float = 100.0, digits: int = 2) -> str:
+def fmt(mean: float, half: float, scale: float = 100.0, digits: int = 2) -> str:
     if mean != mean:
         return "-"
     text = f"{scale * mean:.{digits}f}"
-    return text + (f" ± {scale * std:.{digits}f}" if std == std else "")
+    return text + (f" ± {scale * half:.{digits}f}" if half == half else "")
 
 
 def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
@@ -169,21 +172,26 @@ def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
             writer.writerow([*row, job.folder.name])
 
 
-def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], title: str) -> str:
+def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], title: str,
+             verdicts: list[Verdict] = ()) -> str:
     setting_keys = [k for k in keys if k != "seed"]
     ok = [j for j in jobs if j.status == "ok"]
     subsets = [m for m in SUBSET_METRICS if any(m in j.values for j in ok)]
     header = [*setting_keys, "runs", "mIoU", "mVC_8", "mVC_16", *subsets, "wall (min)", "disk (MB)", "params (M)"]
-    lines = [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [f"## {title}", "", "Each cell: mean ± half-width of the 95% t-interval over the runs (seeds).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for setting, members in group(ok, keys).items():
         cells = [*setting, str(len(members))]
         for metric in (*METRICS, *subsets):
-            cells.append(fmt(*mean_std([j.values.get(metric, math.nan) for j in members])))
-        cells.append(fmt(*mean_std([j.values.get("wall_seconds", math.nan) for j in members]), 1 / 60, 1))
-        cells.append(fmt(*mean_std([j.values.get("disk_bytes", math.nan) for j in members]), 1e-6, 1))
+            cells.append(fmt(*mean_ci([j.values.get(metric, math.nan) for j in members])))
+        cells.append(fmt(*mean_ci([j.values.get("wall_seconds", math.nan) for j in members]), 1 / 60, 1))
+        cells.append(fmt(*mean_ci([j.values.get("disk_bytes", math.nan) for j in members]), 1e-6, 1))
         params = [j.values.get("parameters", math.nan) for j in members]
-        cells.append(fmt(mean_std(params)[0], math.nan, 1e-6, 2))  # the same for every seed
+        cells.append(fmt(mean_ci(params)[0], math.nan, 1e-6, 2))  # the same for every seed
         lines.append("| " + " | ".join(cells) + " |")
+    if verdicts:
+        lines += ["", "### Verdicts", "", "| claim | paper | measured (points, 95% CI) | verdict |", "|---|---|---|---|"]
+        lines += [f"| {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** |" for v in verdicts]
     failed = [j for j in jobs if j.status != "ok"]
     if failed:
         lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]
@@ -197,9 +205,30 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
     return "\n".join(lines) + "\n"
 
 
+def study_verdicts(jobs: list[Job], study: dict) -> list[Verdict]:
+    """The verdicts on the claims of `study.expect`, from the finished runs."""
+    runs = [Run(j.overrides, j.values) for j in jobs if j.status == "ok"]
+    return [v for claim in study.get("expect") or [] for v in judge(claim, runs, study.get("x"))]
+
+
+def write_verdicts(path: Path, verdicts: list[Verdict]) -> None:
+    """verdicts.csv: one row per comparison, and the claim's overall verdict (`best` claims have
+    one comparison per rival)."""
+    columns = ["claim", "paper", "metric", "comparison", "mean", "ci95", "seeds", "paired", "verdict", "claim_verdict"]
+    by_claim: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        by_claim.setdefault(v.claim, []).append(v)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for v in verdicts:
+            writer.writerow([v.claim, v.paper, v.metric, v.comparison, f"{v.mean:.4f}", f"{v.half_width:.4f}",
+                             v.seeds, v.paired, v.verdict, overall(by_claim[v.claim])])
+
+
 def plot(path: Path, jobs: list[Job], keys: list[str], study: dict, title: str) -> Path | None:
     """The study's figure: y metrics against `study.x`, one line (kind=line) or bar group
-    (kind=bar) per value of `study.hue`; error bars are the std over seeds."""
+    (kind=bar) per value of `study.hue`; error bars are the 95% intervals over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,17 +250,17 @@ def plot(path: Path, jobs: list[Job], keys: list[str], study: dict, title: str) 
             points = []
             for x in xs:
                 members = [j for j in ok if j.overrides.get(x_key, "") == x and (not hue_key or j.overrides.get(hue_key, "") == hue)]
-                points.append(mean_std([j.values.get(metric, math.nan) for j in members]))
+                points.append(mean_ci([j.values.get(metric, math.nan) for j in members]))
             means = [100 * m for m, _ in points]
-            stds = [100 * s if s == s else 0.0 for _, s in points]
+            errors = [100 * h if h == h else 0.0 for _, h in points]
             label = f"{hue_key.split('.')[-1]}={hue}" if hue_key else None
             if study.get("kind", "line") == "bar":
                 width = 0.8 / len(hues)
                 positions = [i + (h_index - (len(hues) - 1) / 2) * width for i in range(len(xs))]
-                ax.bar(positions, means, width, yerr=stds, label=label, capsize=3)
+                ax.bar(positions, means, width, yerr=errors, label=label, capsize=3)
                 ax.set_xticks(range(len(xs)), xs)
             else:
-                ax.errorbar(_numeric(xs), means, yerr=stds, marker="o", capsize=3, label=label)
+                ax.errorbar(_numeric(xs), means, yerr=errors, marker="o", capsize=3, label=label)
         ax.set_xlabel(study.get("x_label") or x_key)
         ax.set_ylabel(metric.replace("mVC", "mVC_") + " (%)")
         ax.grid(alpha=0.3)
@@ -274,10 +303,13 @@ def aggregate(root: Path, out: Path | None = None) -> dict:
     keys = swept_keys(jobs, expected)
     study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
     title = study.get("title") or multirun.get("task_name") or root.name
+    verdicts = study_verdicts(jobs, study)
     write_csv(out / "results.csv", jobs, keys)
-    (out / "results.md").write_text(markdown(jobs, keys, expected, title))
+    (out / "results.md").write_text(markdown(jobs, keys, expected, title, verdicts))
+    if verdicts:
+        write_verdicts(out / "verdicts.csv", verdicts)
     png = plot(out / "results.png", jobs, keys, study, title)
-    return {"csv": out / "results.csv", "md": out / "results.md", "png": png,
+    return {"csv": out / "results.csv", "md": out / "results.md", "png": png, "verdicts": verdicts,
             "ok": sum(j.status == "ok" for j in jobs), "failed": sum(j.status != "ok" for j in jobs)}
 
 

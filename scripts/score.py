@@ -6,7 +6,9 @@ Ground truth: <gt_root>/<split>.txt lists the videos; masks in <gt_root>/data/<v
 (raw VSPW values). Predictions: <pred_dir>/<video>/<frame>.png with class ids 0..123 and the same
 file names as the masks. Prints a table and writes metrics.json (default: <pred_dir>/metrics.json)
 with mIoU, mVC8, mVC16, the window counts and per-class IoU. The metrics are the suite's own
-(`ssltm.metrics`): mIoU on train ids, mVC on the raw masks as VSPW's VC_perclip.py does.
+(`ssltm.metrics`), on train ids for mIoU and mVC alike, exactly as training and src/eval.py
+score (VSPW's VC_perclip.py compares raw masks; the two differ only where a pixel's raw ignore
+value, 0, 254 or 255, changes inside a window).
 """
 
 from __future__ import annotations
@@ -56,13 +58,11 @@ def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict
             raw, pred = read_png(mask_path), read_png(pred_path)
             if raw.shape != pred.shape:
                 raise ScoreError(f"{pred_path}: size {pred.shape} differs from {mask_path} {raw.shape}")
-            raw_t = torch.from_numpy(raw.astype(np.int64))[None]
             metrics.update(
                 torch.from_numpy(pred.astype(np.int64))[None],
                 torch.from_numpy(remap_vspw_mask(raw, mask_path).astype(np.int64))[None],
                 [video],
                 [index],
-                vc_target=raw_t,
             )
     return metrics.compute()
 

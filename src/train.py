@@ -50,9 +50,22 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     return fit(cfg)
 
 
+def save_final_checkpoint(trainer: pl.Trainer, path: Path) -> str | None:
+    """Write the final state to `path` (`last.ckpt`) unless the last-checkpoint callback already
+    saved it at this step; None when nothing is saved (fast_dev_run, no checkpoint callback)."""
+    writers = [cb for cb in trainer.checkpoint_callbacks
+               if Path(cb.dirpath or "") == path.parent and cb.filename == path.stem]
+    if trainer.fast_dev_run or not writers:
+        return None
+    if not (path.is_file() and getattr(writers[0], "_last_global_step_saved", -1) == trainer.global_step):
+        trainer.save_checkpoint(path)
+    return str(path)
+
+
 def fit(cfg: DictConfig) -> tuple[dict, dict]:
-    """Fit the method on the data module, then evaluate the best checkpoint. Also writes
-    `method_stats.json` (wall time, bytes written to disk)."""
+    """Fit the method on the data module and report the evaluation of its FINAL weights (no
+    checkpoint is chosen on the split that is reported). `checkpoints/last.ckpt` holds those
+    weights. Also writes `method_stats.json` (wall time, bytes written to disk)."""
     start = time.perf_counter()
     check_config(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
@@ -74,9 +87,9 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     output_dir = Path(cfg.paths.output_dir)
     try:
         trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-        if cfg.get("evaluate_best") and not trainer.fast_dev_run:
-            trainer.validate(method, datamodule=datamodule, ckpt_path=best, verbose=False)
+        final = save_final_checkpoint(trainer, output_dir / "checkpoints" / "last.ckpt")
+        if not trainer.fast_dev_run and method.last_eval_step != trainer.global_step:
+            trainer.validate(method, datamodule=datamodule, verbose=False)  # the final weights
     finally:
         finish_loggers(loggers)
     result = method.last_eval
@@ -89,14 +102,14 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
         return {}, objects
     names = result["class_names"]
-    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=best, split=datamodule.split)
+    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=final, split=datamodule.split)
     console = Console()
-    title = f"{datamodule.split} ({'best checkpoint' if best else 'last weights'})"
-    print_result(result, names, title=title, console=console)
+    print_result(result, names, title=f"{datamodule.split} (final weights, step {trainer.global_step})",
+                 console=console)
     console.print(
-        f"val mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
+        f"{datamodule.split} mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
         f"mVC_16 {100 * result['mVC16']:.2f}\noutput folder: {output_dir}\nmetrics: {path}"
-        + (f"\nbest checkpoint: {best}" if best else ""),
+        + (f"\nfinal checkpoint: {final}" if final else ""),
         soft_wrap=True,
     )
     return result, objects

@@ -73,6 +73,42 @@ def test_teacher_gets_no_gradient_and_stays_in_eval_mode():
     assert not ids & {id(p) for p in method.teacher.parameters()}
 
 
+def test_teacher_sees_the_weak_view_and_the_student_the_strong_one():
+    """The teacher labels the unlabelled clip as the loader served it (weak view, untouched); the
+    student's unlabelled forward gets the photometrically augmented clip and reference, and the
+    pseudo-labels it learns from are the teacher's argmax where confident."""
+    method = make_method()
+    method.train()
+    frames = torch.rand(2, 1, 3, 32, 32)
+    reference = torch.rand(2, 3, 32, 32)
+    batch = {
+        "labelled": {"frames": torch.rand(2, 1, 3, 32, 32), "reference": torch.rand(2, 3, 32, 32),
+                     "label": torch.randint(0, 3, (2, 32, 32))},
+        "unlabelled": {"frames": frames.clone(), "reference": reference.clone()},
+    }
+    seen: dict[str, list] = {"teacher": [], "student": []}
+
+    def recorder(name, module):
+        forward = module.forward
+
+        def record(frames, reference, memory_labels=None):
+            outputs = forward(frames, reference, memory_labels)
+            seen[name].append((frames.clone(), reference.clone(), memory_labels, outputs["logits"].detach()))
+            return outputs
+        return record
+
+    method.teacher.forward = recorder("teacher", method.teacher)
+    method.model.forward = recorder("student", method.model)
+    method.confidence_threshold = 0.0  # every pixel pseudo-labelled: the targets are the argmax
+    method.training_loss(batch, 0)
+    ((t_frames, t_reference, _, t_logits),) = seen["teacher"]
+    assert torch.equal(t_frames, frames) and torch.equal(t_reference, reference)  # the weak view
+    _labelled, (s_frames, s_reference, s_targets, _) = seen["student"]
+    assert s_frames.shape == frames.shape and not torch.allclose(s_frames, frames)  # the strong view
+    assert not torch.allclose(s_reference, reference)
+    assert torch.equal(s_targets, t_logits.argmax(1))  # GCC memory labels = the teacher's argmax
+
+
 def test_pseudo_labels_below_the_threshold_are_ignored():
     # pixel 0: confident class 1; pixel 1: uncertain; pixel 2: exactly at the threshold
     logits = torch.log(torch.tensor([[0.05, 0.9, 0.05], [0.4, 0.3, 0.3], [0.8, 0.1, 0.1]])).T.reshape(1, 3, 1, 3)
@@ -128,7 +164,7 @@ class RecordStudent(pl.Callback):
 
 def test_lightning_training_keeps_the_teacher_equal_to_the_ema_of_the_student(train_cfg_factory):
     cfg = train_cfg_factory("method=mean_teacher", "model=per_frame", "data.steps_per_epoch=4",
-                            "callbacks=none", "evaluate_best=false")
+                            "callbacks=none")
     pl.seed_everything(0)
     datamodule = instantiate(cfg.data)
     method = instantiate(cfg.method, model=instantiate(cfg.model))

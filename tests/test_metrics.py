@@ -171,3 +171,75 @@ def test_subset_miou_scores_noisy_and_clean_frames_apart():
     metrics.reset()
     metrics.update(preds, target, ["w", "w", "w"], [0, 1, 2])
     assert "noisy/mIoU" not in metrics.compute()  # not asked for: not reported
+
+
+def test_score_and_training_compute_the_same_mvc_where_raw_ignore_values_change(tmp_path):
+    """scripts/score.py and the training-time metrics read the same labels (train ids, every raw
+    ignore value 0 / 254 / 255 becoming 255): on a case whose ignore pixels switch between raw 0
+    and 254, both give the same mVC_8 (before, score.py compared raw masks and training train ids)."""
+    import numpy as np
+    from PIL import Image
+    from score import score
+
+    from ssltm.data.vspw import VSPWSource
+
+    root, frames = tmp_path / "vspw", 10
+    (root / "data" / "v" / "origin").mkdir(parents=True)
+    (root / "data" / "v" / "mask").mkdir()
+    (root / "pred" / "v").mkdir(parents=True)
+    (root / "val.txt").write_text("v\n")
+    for i in range(frames):
+        raw = np.full((4, 4), 3, np.uint8)  # class 2 everywhere ...
+        raw[:2] = 0 if i % 2 else 254  # ... but the top half flips between two raw ignore values
+        Image.fromarray(raw).save(root / "data" / "v" / "mask" / f"{i:05d}.png")
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / "data" / "v" / "origin" / f"{i:05d}.jpg")
+        pred = np.full((4, 4), 2, np.uint8)
+        pred[0, 0] = i % 3  # one flickering pixel in the ignored half
+        Image.fromarray(pred).save(root / "pred" / "v" / f"{i:05d}.png")
+    scored = score(root, root / "pred", "val")
+
+    (video,) = VSPWSource(str(root)).videos("val")
+    training = VideoSegmentationMetrics(num_classes=124)
+    for i in range(frames):
+        pred = torch.from_numpy(np.array(Image.open(root / "pred" / "v" / f"{i:05d}.png")).astype(np.int64))
+        training.update(pred[None], torch.from_numpy(video.label(i).astype(np.int64))[None], ["v"], [i])
+    expected = training.compute()
+    assert scored["mVC8"] == expected["mVC8"] and scored["windows8"] == expected["windows8"] == 2
+    assert scored["mVC8"] == pytest.approx(15 / 16)  # G = every pixel; P misses the flickering one
+
+
+def test_golden_case_with_a_class_absent_from_the_truth_averages_only_classes_in_the_truth(shared_dir, tmp_path):
+    """The golden predictions never name a class absent from the ground truth, so matching them
+    cannot tell "mean over classes in the ground truth" from "mean over classes in truth or
+    prediction". Here a quarter of each predicted frame is set to such a class: the suite's mIoU
+    must equal the mean over the ground truth's classes (numpy, from the files), not the other."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    from score import score
+
+    from ssltm.data.vspw import remap_vspw_mask
+
+    case = shared_dir / "golden" / "vspw_case"
+    pred_dir = tmp_path / "pred"
+    shutil.copytree(case / "pred", pred_dir)
+    masks = sorted((case / "data").glob("*/mask/*.png"))
+    truths = [remap_vspw_mask(np.array(Image.open(m)), m).astype(np.int64) for m in masks]
+    absent = min(set(range(124)) - set(np.unique(np.concatenate([t.ravel() for t in truths])).tolist()))
+    preds = []
+    for mask in masks:
+        pred_path = pred_dir / mask.parent.parent.name / mask.name
+        pred = np.array(Image.open(pred_path)).astype(np.int64)
+        pred[: pred.shape[0] // 2, : pred.shape[1] // 2] = absent
+        Image.fromarray(pred.astype(np.uint8)).save(pred_path)
+        preds.append(pred)
+    truth, pred = np.concatenate([t.ravel() for t in truths]), np.concatenate([p.ravel() for p in preds])
+    valid = truth != IGN
+    cm = np.bincount(truth[valid] * 124 + pred[valid], minlength=124 * 124).reshape(124, 124)
+    tp, in_truth, in_pred = np.diag(cm), cm.sum(1), cm.sum(0)
+    iou = tp / np.maximum(in_truth + in_pred - tp, 1)
+    assert (in_pred[in_truth == 0] > 0).any()  # the case does name classes absent from the truth
+    in_truth_mean, union_mean = iou[in_truth > 0].mean(), iou[(in_truth + in_pred) > 0].mean()
+    assert abs(in_truth_mean - union_mean) > 0.01
+    assert score(case, pred_dir, "val")["mIoU"] == pytest.approx(in_truth_mean, abs=1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import torch
 from hydra.core.global_hydra import GlobalHydra
 
 import params
@@ -17,10 +18,16 @@ def test_params_prints_modules_and_ends_with_the_exact_total(capsys):
     assert match
     GlobalHydra.instance().clear()
     model, _ = params.build_model(["model=ssltm", "backbone=tiny", "model.channels=32"])
-    assert int(match.group(1)) == params.count(model)
-    text = "\n".join(out)
+    # counted independently: every distinct tensor's elements, and again module by module
+    assert int(match.group(1)) == sum(t.numel() for t in {id(p): p for p in model.parameters()}.values())
+    by_module = dict(model.named_children())
+    assert int(match.group(1)) == sum(sum(p.numel() for p in m.parameters()) for m in by_module.values())
+    # the head's classifier by hand: a 1x1 conv from C=32 to 7 classes, with bias
+    classifier = [m for m in model.head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    assert classifier.weight.numel() + classifier.bias.numel() == 32 * 7 + 7
+    table = {m[1]: int(m[2].replace(",", "")) for m in (re.search(r"(\w+)\W+([\d,]+)\W", line) for line in out) if m}
     for module in ("backbone", "neck", "stt", "context", "gcc", "fuse", "head"):
-        assert module in text
+        assert table[module] == sum(p.numel() for p in by_module[module].parameters()), module
 
 
 def test_params_all_writes_every_model_next_to_the_paper(tmp_path, monkeypatch):

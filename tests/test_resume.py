@@ -178,6 +178,7 @@ def test_nan_losses_in_a_row_stop_the_run_with_a_message(train_cfg_factory, tmp_
         ("model.stt.window=[4,0,8]", r"model.stt.window=\[4, 0, 8\] must be 3 window sizes"),
         ("model.stt.window=[4,8]", r"model.stt.window=\[4, 8\] must be 3 window sizes"),
         ("model.gcc.k=0", "model.gcc.k=0 must be an integer >= 1"),
+        ("data.clip.num_frames=6 model.stt.window=[4,8,8]", r"t=4 < data.clip.num_frames=6: STT has no shifted"),
         ("method=mean_teacher method.confidence_threshold=1.5", r"method.confidence_threshold=1.5 must be in \[0, 1\]"),
         ("method=mean_teacher method.ema_decay=1.0", r"method.ema_decay=1.0 must be in \[0, 1\)"),
         ("data.clip.num_frames=0", r"data.clip.num_frames=0 must be an integer >= 1 \(T"),

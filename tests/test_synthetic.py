@@ -129,3 +129,73 @@ def test_temporal_pairs_share_shape():
 def test_a_frame_size_too_small_for_the_motion_is_a_clear_error():
     with pytest.raises(ValueError, match="num_frames"):
         sample_video_spec(np.random.default_rng(0), SyntheticConfig(width=32, num_frames=30))
+
+
+def flickering(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The label map with each temporal pair swapped (drift_left <-> drift_right, tagged_red <->
+    tagged_blue) with probability 1/2, independently per frame: a prediction that gets every
+    pixel's object right but cannot keep a temporal class from one frame to the next."""
+    out = label.copy()
+    for a, b in TEMPORAL_PAIRS:
+        if rng.random() < 0.5:
+            out[label == a], out[label == b] = b, a
+    return out
+
+
+def test_mvc_sees_a_temporal_pair_flickering_on_the_bench_validation_videos(tmp_path):
+    """mVC_8 of the ground truth scored as a prediction (100) against the ground truth with the
+    temporal pairs swapped at random per frame: at least 5 points apart on the bench scale's
+    validation videos, so that the metric can see temporal inconsistency there."""
+    import torch
+    from hydra.utils import instantiate
+
+    from conftest import compose_config
+    from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
+
+    cfg = compose_config("train", ["experiment=bench_sanity"], tmp_path)
+    source = instantiate(cfg.data.source)
+    rng = np.random.default_rng(0)
+    exact, flicker = VideoSegmentationMetrics(7), VideoSegmentationMetrics(7)
+    for video in source.videos("val"):
+        for t in range(video.num_frames):
+            truth = video.label(t)
+            target = torch.from_numpy(truth.astype(np.int64))[None]
+            exact.update(target, target, [video.video_id], [t])
+            flicker.update(torch.from_numpy(flickering(truth, rng).astype(np.int64))[None], target,
+                           [video.video_id], [t])
+    exact, flicker = exact.compute(), flicker.compute()
+    assert exact["mVC8"] == 1.0 and exact["mIoU"] == 1.0
+    assert 100 * (exact["mVC8"] - flicker["mVC8"]) >= 5.0, flicker["mVC8"]
+
+
+def test_transient_objects_keep_time_reversal_exact_and_make_noisy_frames():
+    """`transient`: objects that appear or vanish mid-video. Time reversal (vanish <-> appear)
+    still reproduces every frame pixel for pixel, and a reference frame 30 frames back now often
+    holds a class that its query lacks ("noisy" for supp. Fig. 4b), which never happens without."""
+    import torch
+
+    from ssltm.metrics.video_segmentation import reference_subset
+
+    cfg = dataclasses.replace(CFG, transient=1.0)
+    for i in range(10):
+        spec = video_spec(0, "val", i, cfg)
+        spec = dataclasses.replace(spec, objects=tuple(o for o in spec.objects if o.cls not in (TAGGED_RED, TAGGED_BLUE)))
+        assert all(o.visible is not None for o in spec.objects)
+        mirror, last = reverse_time(spec), spec.num_frames - 1
+        for t in range(spec.num_frames):
+            image, label = render_frame(spec, t)
+            image_m, label_m = render_frame(mirror, last - t)
+            assert np.array_equal(image, image_m)
+            swap = {DRIFT_LEFT: DRIFT_RIGHT, DRIFT_RIGHT: DRIFT_LEFT}
+            assert np.array_equal(label_m, np.vectorize(lambda c: swap.get(c, c))(label))
+
+    def noisy_share(source: SyntheticSource) -> float:
+        codes = []
+        for video in source.videos("val"):
+            first = torch.from_numpy(video.label(0))
+            codes += [reference_subset(torch.from_numpy(video.label(t)), first) for t in range(20, video.num_frames)]
+        return sum(codes) / len(codes)
+
+    assert noisy_share(SyntheticSource(val_videos=8)) == 0.0
+    assert all(o.visible is None for s in specs(10) for o in s.objects)  # the default set is unchanged
+    assert noisy_share(SyntheticSource(val_videos=8, transient=0.5)) > 0.05

@@ -50,8 +50,8 @@ def test_short_run_checkpoints_and_eval_reproduces_its_metrics(train_cfg_factory
     cfg = train_cfg_factory("trainer.max_epochs=2", output_dir=tmp_path / "train")
     result, objects = train_entry.run(cfg)
     metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
-    best = metrics["checkpoint"]
-    assert best and os.path.isfile(best) and (tmp_path / "train" / "checkpoints" / "last.ckpt").is_file()
+    best = metrics["checkpoint"]  # the final weights: last.ckpt
+    assert best == str(tmp_path / "train" / "checkpoints" / "last.ckpt") and os.path.isfile(best)
     assert metrics["mIoU"] == pytest.approx(result["mIoU"])
     assert set(metrics["per_class_iou"]) == set(objects["datamodule"].info.classes)
     assert (tmp_path / "train" / "csv" / "metrics.csv").is_file()
@@ -147,3 +147,22 @@ def test_constant_learning_rate_option_trains(train_cfg_factory):
     cfg = train_cfg_factory("scheduler=none", "model=per_frame", "trainer.fast_dev_run=true")
     _, objects = train_entry.run(cfg)
     assert not objects["trainer"].lr_scheduler_configs
+
+
+def test_reported_metrics_are_the_final_weights_not_a_checkpoint_chosen_on_them(train_cfg_factory, tmp_path):
+    """Validation after epochs 2 and 4 of 5 (steps 4 and 8 of 10): the run validates its final
+    weights once more, reports that (not the best of the validations it chose checkpoints by),
+    and last.ckpt holds those final weights (step 10)."""
+    cfg = train_cfg_factory("trainer.max_epochs=5", "trainer.check_val_every_n_epoch=2")
+    result, objects = train_entry.run(cfg)
+    method, trainer = objects["method"], objects["trainer"]
+    assert trainer.global_step == 10 and method.last_eval_step == 10
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 10
+    for key, value in method.state_dict().items():
+        assert torch.equal(last["state_dict"][key], value), key
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["mIoU"] == pytest.approx(result["mIoU"]) and metrics["checkpoint"].endswith("last.ckpt")
+    again, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={metrics['checkpoint']}"], tmp_path / "eval"))
+    for key in ("mIoU", "mVC8", "mVC16"):
+        assert again[key] == pytest.approx(result[key], abs=1e-9), key

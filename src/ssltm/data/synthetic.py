@@ -77,6 +77,7 @@ class ObjectSpec:
     vx: int
     colour: tuple[int, int, int]
     texture_seed: int
+    visible: tuple[int, int] | None = None  # frames [start, end) in which it is drawn; None: all
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class SyntheticConfig:
     min_radius: int = 9
     max_radius: int = 14
     max_speed: int = 2  # pixels per frame
+    # share of the objects (tagged ones excepted) that appear or vanish during the video: drawn
+    # only over [switch, n) or [0, switch), switch uniform in the middle half. A reference frame
+    # can then hold a class that its query frame lacks: the "noisy" frames of supp. Fig. 4b.
+    transient: float = 0.0
 
 
 def _allowed_start(rng: np.random.Generator, size: int, radius: int, v: int, n: int) -> int:
@@ -156,7 +161,7 @@ def sample_video_spec(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoSp
                 texture_seed=int(rng.integers(2**31)),
             )
         )
-    return VideoSpec(
+    spec = VideoSpec(
         height=cfg.height,
         width=cfg.width,
         num_frames=n,
@@ -167,6 +172,18 @@ def sample_video_spec(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoSp
         background_velocity=(int(rng.integers(-1, 2)), int(rng.integers(-1, 2))),
         objects=tuple(objects),
     )
+    if cfg.transient > 0:  # drawn last, so that transient=0 leaves every other draw as it was
+        spec = dataclasses.replace(spec, objects=tuple(_transient(o, rng, cfg.transient, n) for o in objects))
+    return spec
+
+
+def _transient(obj: ObjectSpec, rng: np.random.Generator, share: float, n: int) -> ObjectSpec:
+    """With probability `share`, the object appears or vanishes (equally likely, so the
+    distribution stays symmetric under `reverse_time`) at a frame in the middle half."""
+    transient, appears, switch = rng.random() < share, rng.random() < 0.5, int(rng.integers(n // 4, n - n // 4))
+    if not transient or obj.cls in TAG_COLOUR:  # a tagged object must show its tag at the start
+        return obj
+    return dataclasses.replace(obj, visible=(switch, n) if appears else (0, switch))
 
 
 def reverse_time(spec: VideoSpec) -> VideoSpec:
@@ -186,6 +203,7 @@ def reverse_time(spec: VideoSpec) -> VideoSpec:
             x0=o.x0 + o.vx * last,
             vy=-o.vy,
             vx=-o.vx,
+            visible=None if o.visible is None else (spec.num_frames - o.visible[1], spec.num_frames - o.visible[0]),
         )
         for o in spec.objects
     )
@@ -258,6 +276,8 @@ def render_frame(spec: VideoSpec, t: int) -> tuple[np.ndarray, np.ndarray]:
     image = tex[rows[:, None], cols[None, :]].copy()  # H W 3
     label = np.full((h, w), BACKGROUND, np.uint8)
     for obj in spec.objects:
+        if obj.visible is not None and not obj.visible[0] <= t < obj.visible[1]:
+            continue
         sprite, mask = _object_sprite(obj)
         if obj.cls in TAG_COLOUR and t < spec.cue_frames:
             sprite = sprite.copy()

@@ -70,6 +70,8 @@ class SegmentationMethod(pl.LightningModule):
         #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
         self.extra_eval_metrics = nn.ModuleDict()
         self.last_eval: dict | None = None
+        #: the global step at which `last_eval` was computed (-1: never)
+        self.last_eval_step = -1
         #: set by `callbacks.ImagePanels` before a step whose tensors it wants to draw
         self.panel_requested = False
         #: the first sample's query-frame tensors of that step (`keep_panel`), on the CPU
@@ -172,6 +174,7 @@ class SegmentationMethod(pl.LightningModule):
             {f"{stage}/iou/{n}": v for n, v in zip(names, result["per_class_iou"]) if v == v}
         )
         self.last_eval = {**result, "class_names": names}
+        self.last_eval_step = self.global_step
 
     def _class_names(self) -> list[str]:
         datamodule = getattr(self.trainer, "datamodule", None)

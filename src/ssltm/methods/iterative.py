@@ -75,11 +75,11 @@ def _train_stage(cfg: DictConfig, fit: Callable, folder: Path, pseudo_dir: Path 
         sub.pop("iterative")
     result, objects = fit(sub)
     trainer = objects["trainer"]
-    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
-    if not best or not Path(best).is_file():  # no checkpointing (fast_dev_run, callbacks=none)
-        best = str(folder / "checkpoints" / "final.ckpt")
-        trainer.save_checkpoint(best)
-    return {"checkpoint": best, "mIoU": result.get("mIoU"), "mVC8": result.get("mVC8")}
+    final = folder / "checkpoints" / "last.ckpt"  # the final weights (fit writes them), never
+    if not final.is_file():                        # a checkpoint chosen on the evaluation split
+        final = folder / "checkpoints" / "final.ckpt"  # no checkpointing (fast_dev_run, callbacks=none)
+        trainer.save_checkpoint(final)
+    return {"checkpoint": str(final), "mIoU": result.get("mIoU"), "mVC8": result.get("mVC8")}
 
 
 @torch.no_grad()

@@ -43,20 +43,20 @@ class VideoSegmentationMetrics(nn.Module):
         target: torch.Tensor,
         videos: Sequence[str],
         frame_indices: Sequence[int] | torch.Tensor,
-        vc_target: torch.Tensor | None = None,
         subset: torch.Tensor | None = None,
     ) -> None:
-        """preds: B H W class ids (or B C H W scores); target: B H W train ids.
-
-        `vc_target` is the ground truth the consistency is measured on, when it differs from
-        `target` (VSPW's script compares raw masks); defaults to `target`. `subset` (B,) holds
-        each frame's `reference_subset` code, for the subset mIoUs.
+        """preds: B H W class ids (or B C H W scores); target: B H W train ids (ignore_index where
+        unknown). mIoU and mVC both read `target`: training, `src/eval.py` and `scripts/score.py`
+        score the same labels the same way. (VSPW's VC_perclip.py compares raw masks, where the
+        ignore values 0, 254 and 255 differ; here they are all ignore_index, which changes VC only
+        at a pixel whose raw ignore value changes inside a window.) `subset` (B,) holds each
+        frame's `reference_subset` code, for the subset mIoUs.
         """
         if preds.dim() == target.dim() + 1:
             preds = preds.argmax(1)
         self.miou.update(preds, target)
         for metric in self.vc.values():
-            metric.update(preds, target if vc_target is None else vc_target, videos, frame_indices)
+            metric.update(preds, target, videos, frame_indices)
         if subset is not None:
             for code, name in enumerate(SUBSETS):
                 rows = subset == code

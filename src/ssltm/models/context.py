@@ -6,6 +6,11 @@ give the operator; we follow object-contextual representations (OCR, Yuan et al.
 a frame's per-class context vectors are the probability-weighted means of its pixel features
 (probabilities from the auxiliary head), and every query pixel attends over the context vectors.
 RFCE uses the reference frame's context vectors and the query's, concatenated (2K vectors).
+
+Both frames' context vectors come from the same feature space, the neck's (one backbone + neck
+pass per frame), so that the shared key/value projections read like with like. The pixels that
+attend are the query frame's enhanced features (after STT, when it is on), through their own
+query projection.
 """
 
 from __future__ import annotations
@@ -71,15 +76,18 @@ class FrameContextEnhancement(nn.Module):
 
     def forward(
         self,
+        pixels: torch.Tensor,
         query: torch.Tensor,
         query_probs: torch.Tensor,
         reference: torch.Tensor | None = None,
         reference_probs: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """query, reference: B C H W; *_probs: B K H W -> B C H W context features."""
+        """pixels: B C H W, the features that attend (the query frame's, after STT);
+        query, reference: B C H W neck features of the two frames; *_probs: B K H W.
+        Returns B C H W context features."""
         context = class_context(query, query_probs)  # B K C
         if self.source == "reference":
             if reference is None or reference_probs is None:
                 raise ValueError("RFCE needs the reference frame's features and probabilities")
             context = torch.cat([class_context(reference, reference_probs), context], dim=1)  # B 2K C
-        return self.attention(query, context)
+        return self.attention(pixels, context)

@@ -4,11 +4,17 @@ SSLTM (Lao et al., CVPR 2023; supplementary Sec. 2.1 and Fig. 1): K cluster cent
 (K = 3 best), updated either by an MSE loss (best) or by an exponential moving average.
 Our reading (DESIGN.md): a labelled pixel (ground truth or confident pseudo-label) is assigned to
 the nearest of its class's K prototypes; each prototype's target is the mean of its assigned
-features. `ema`: prototype <- m * prototype + (1 - m) * mean (a buffer, no gradient). `mse`:
-prototypes are parameters pulled towards the detached means by an MSE loss. A class's prototypes
-start at K random pixels of the class the first time it is seen. Query pixels attend over
-all num_classes x K prototypes. Sums and counts are all-reduced across processes when
-torch.distributed is initialised, so every rank holds the same memory.
+features. `ema`: prototype <- m * prototype + (1 - m) * mean (a buffer). `mse`: prototypes are
+parameters pulled towards the detached means by an MSE loss. Under both rules the prototypes move
+ONLY by their update rule: reading the memory detaches them, so the segmentation loss trains the
+attention that reads the memory, never the memory itself, and `mse` vs `ema` compares two update
+rules of the same cluster centres (supp. Fig. 1), not learned against fixed prototypes.
+
+A class's prototypes start at K distinct pixels of the class (distinct feature vectors where the
+class has that many) the first time it is seen, picked by a generator seeded by (seed, class).
+`forward` updates the memory before it reads it, so a step's forward pass and its backward pass
+see the same prototypes. Sums and counts are all-reduced across processes when torch.distributed
+is initialised, so every rank holds the same memory.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ class GlobalCategoryContext(nn.Module):
     k: prototypes per class.
     update: `mse` (parameters + loss) or `ema` (buffer + moving average).
     momentum: m of the EMA update.
+    seed: seed of the choice of a new class's starting pixels (the run's seed).
     """
 
     def __init__(
-        self, num_classes: int, channels: int, k: int = 3, update: str = "mse", momentum: float = 0.99
+        self, num_classes: int, channels: int, k: int = 3, update: str = "mse", momentum: float = 0.99,
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         if k < 1:
@@ -42,6 +50,7 @@ class GlobalCategoryContext(nn.Module):
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"model.gcc.momentum must be in [0, 1), got {momentum}")
         self.num_classes, self.k, self.update_rule, self.momentum = num_classes, k, update, momentum
+        self.seed = seed or 0
         prototypes = torch.randn(num_classes, k, channels) * 0.02  # K M C
         if update == "mse":
             self.prototypes = nn.Parameter(prototypes)
@@ -50,9 +59,20 @@ class GlobalCategoryContext(nn.Module):
         self.register_buffer("initialized", torch.zeros(num_classes, dtype=torch.bool))
         self.attention = ContextAttention(channels)
 
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: B C H W pixel features; labels: B H W (IGNORE_INDEX where unknown) or None.
+
+        With labels, the memory is updated first (`update`), then read, so the forward pass and
+        the backward pass use the same prototypes. Returns the read context (B C H W) and the
+        update's loss (0 for `ema` or without labels).
+        """
+        loss = self.update(x, labels) if labels is not None else x.new_zeros(())
+        return self.read(x), loss
+
     def read(self, x: torch.Tensor) -> torch.Tensor:
-        """x: B C H W -> B C H W, each pixel attending over all prototypes."""
-        memory = self.prototypes if self.update_rule == "mse" else self.prototypes.clone()
+        """x: B C H W -> B C H W, each pixel attending over all prototypes (detached: the memory
+        moves only by its update rule)."""
+        memory = self.prototypes.detach().clone()  # K M C; a copy, safe from later in-place updates
         return self.attention(x, memory.flatten(0, 1)[None].expand(x.shape[0], -1, -1))
 
     def assign(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -86,9 +106,11 @@ class GlobalCategoryContext(nn.Module):
 
     @torch.no_grad()
     def _initialise_new_classes(self, pixels: torch.Tensor, labels: torch.Tensor) -> None:
-        """Start each class seen for the first time at K of its pixels, picked at random among the
-        pixels of the whole (global) batch: the same picks on every process, and the same as one
-        process holding the whole batch (the picks come from a generator seeded by the class)."""
+        """Start each class seen for the first time at K of its pixels of the whole (global) batch:
+        K distinct feature vectors where the class has that many (else all of them, then repeats),
+        so that the K slots start apart and split the class's pixels between them. The picks come
+        from a generator seeded by (seed, class) over the sorted distinct vectors: the same on every
+        process, and the same as one process holding the whole batch."""
         present = torch.zeros(self.num_classes, dtype=torch.bool, device=pixels.device)
         present[labels.unique()] = True
         distributed = dist.is_available() and dist.is_initialized()
@@ -100,9 +122,11 @@ class GlobalCategoryContext(nn.Module):
             members = pixels[labels == cls]  # n C, this process's pixels of the class
             if distributed:
                 members = _gather_rows(members)  # all processes' pixels, in rank order
-            generator = torch.Generator().manual_seed(cls)
-            pick = torch.randint(len(members), (self.k,), generator=generator).to(members.device)
-            self.prototypes.data[cls] = members[pick]
+            distinct = torch.unique(members, dim=0)  # d C, sorted: independent of pixel order
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + cls)
+            order = torch.randperm(len(distinct), generator=generator)
+            pick = order[torch.arange(self.k) % len(distinct)].to(members.device)  # repeats only if d < K
+            self.prototypes.data[cls] = distinct[pick]
             self.initialized[cls] = True
 
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

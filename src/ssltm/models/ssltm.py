@@ -49,6 +49,7 @@ class GCCConfig:
     update: str = "mse"  # mse | ema
     momentum: float = 0.99  # m of the ema update
     loss_weight: float = 1.0  # weight of the mse update's loss
+    seed: int | None = 0  # seed of a new class's starting pixels (the run's seed)
 
 
 def _config(kind: type, name: str, values: Mapping | None):
@@ -109,7 +110,8 @@ class SSLTM(nn.Module):
             if context != "none" else None
         )
         g = self.gcc_cfg
-        self.gcc = GlobalCategoryContext(num_classes, channels, g.k, g.update, g.momentum) if g.enabled else None
+        self.gcc = (GlobalCategoryContext(num_classes, channels, g.k, g.update, g.momentum, g.seed)
+                    if g.enabled else None)
         parts = 1 + (self.context is not None) + (self.gcc is not None)
         self.fuse = ConvNormAct(parts * channels, channels, kernel_size=3)
         self.head = ClassifierHead(channels, num_classes, dropout)
@@ -161,12 +163,16 @@ class SSLTM(nn.Module):
             probs = F.interpolate(aux.flatten(0, 1), size=query.shape[-2:], mode="bilinear",
                                   align_corners=False).softmax(1).unflatten(0, (B, n))  # B n K h w
             ref, ref_probs = (features[:, t], probs[:, t]) if self.uses_reference else (None, None)
-            parts.append(self.context(query, probs[:, t - 1], ref, ref_probs))
+            # class context from neck features of the query and the reference alike (one feature
+            # space for the shared key/value projections); the STT output queries it
+            parts.append(self.context(query, features[:, t - 1], probs[:, t - 1], ref, ref_probs))
         losses = {}
         if self.gcc is not None:
-            parts.append(self.gcc.read(query))
-            if memory_labels is not None and self.training:
-                losses["gcc"] = self.gcc_cfg.loss_weight * self.gcc.update(query, memory_labels)
+            labels = memory_labels if self.training else None  # the memory learns in training only
+            context, gcc_loss = self.gcc(query, labels)
+            parts.append(context)
+            if labels is not None:
+                losses["gcc"] = self.gcc_cfg.loss_weight * gcc_loss
         logits = self.head(self.fuse(torch.cat(parts, 1)))  # B K h w
         return {
             "logits": upsample_to(logits, size),

@@ -77,6 +77,14 @@ def check_config(cfg: DictConfig) -> None:
     lo, hi = _value(cfg, "data.clip.min_distance"), _value(cfg, "data.clip.max_distance")
     if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
         problems.append(f"data.clip.min_distance={lo} must not exceed data.clip.max_distance={hi}")
+    window, frames = _value(cfg, "model.stt.window"), _value(cfg, "data.clip.num_frames")
+    if (_value(cfg, "model.stt.enabled") and _sizes(3)(window) and _positive_int(frames)
+            and window[0] < frames):
+        problems.append(
+            f"model.stt.window={window} has t={window[0]} < data.clip.num_frames={frames}: STT has "
+            "no shifted windows, so the query frame would never attend to the frames outside its "
+            f"window; use t >= {frames} (the window shrinks to the clip)"
+        )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

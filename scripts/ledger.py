@@ -1,0 +1,139 @@
+"""The claims ledger: one table of the paper's claims with what this suite measured.
+
+    python scripts/ledger.py [experiments] [out=experiments/README.md]
+
+Reads every `<experiments>/<study>/verdicts.csv` that `aggregate.py` wrote beside the study's
+`results.csv`, adds the claims that compare runs of two studies (CROSS_CLAIMS, e.g. Mean Teacher
+on one labelled frame per video against full supervision), and writes the table between the
+`<!-- ledger -->` markers of `out` (the rest of the file is left as it is). Claims whose study has
+no results yet are listed as "not run".
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+from study_stats import Run, Verdict, judge, overall
+
+START, END = "<!-- ledger -->", "<!-- /ledger -->"
+
+#: claims judged on runs of two studies: (study folder, its swept key, its value) for each side;
+#: both sides at the same scale, paired by seed
+CROSS_CLAIMS = [
+    {
+        "claim": "Mean Teacher (1 label / video) as good as full supervision",
+        "paper": "within 0.13 mIoU of every frame labelled (main paper)",
+        "metric": "mIoU",
+        "within": 1.0,
+        "a": ("study_methods", "method", "mean_teacher"),
+        "b": ("bench", "data.labels", "all"),
+        "command": "python src/train.py -m experiment=study_methods; python src/train.py -m experiment=bench_sanity",
+    },
+]
+
+#: the studies of the ledger in the order of its rows, with their commands
+STUDIES = {
+    "bench": "python src/train.py -m experiment=bench_sanity",
+    "study_gcc": "python src/train.py -m experiment=study_gcc",
+    "study_reference_distance": "python src/train.py -m experiment=study_reference_distance",
+    "study_stt": "python src/train.py -m experiment=study_stt",
+    "study_temporal": "python src/train.py -m experiment=study_temporal",
+    "study_context": "python src/train.py -m experiment=study_context",
+    "study_methods": "python src/train.py -m experiment=study_methods",
+    "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
+}
+
+
+def read_verdicts(path: Path) -> list[Verdict]:
+    rows = list(csv.DictReader(path.open()))
+    return [Verdict(r["claim"], r["paper"], r["metric"], r["comparison"], float(r["mean"]), float(r["ci95"]),
+                    int(r["seeds"]), r["verdict"], r["paired"] == "True") for r in rows]
+
+
+def read_runs(results_csv: Path, key: str) -> list[Run]:
+    """The finished runs of a study's results.csv, keyed by `key` and the seed."""
+    runs = []
+    for row in csv.DictReader(results_csv.open()):
+        if row.get("status") != "ok":
+            continue
+        values = {k: float(v) for k, v in row.items() if k not in (key, "seed", "status", "folder") and _is_number(v)}
+        runs.append(Run({key: row.get(key, ""), "seed": row.get("seed", "")}, values))
+    return runs
+
+
+def _is_number(text: str | None) -> bool:
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
+    """Judge a claim whose two sides come from two studies' results.csv."""
+    sides = []
+    for side, (study, key, value) in (("a", claim["a"]), ("b", claim["b"])):
+        path = root / study / "results.csv"
+        if not path.is_file():
+            return []
+        sides += [Run({"side": side, "seed": r.seed}, r.values) for r in read_runs(path, key) if r.setting[key] == value]
+    spec = {k: claim[k] for k in ("claim", "paper", "metric", "within") if k in claim} | {"better": "a", "than": "b"}
+    verdicts = judge(spec, sides, "side")
+    for v in verdicts:
+        v.comparison = f"{claim['a'][2]} - {claim['b'][2]}"
+    return verdicts
+
+
+def rows(root: Path) -> list[str]:
+    lines = ["| claim | what the paper says | what we measured (points, mean ± 95% CI) | verdict | command |",
+             "|---|---|---|---|---|"]
+    for study, command in STUDIES.items():
+        path = root / study / "verdicts.csv"
+        if not path.is_file():
+            lines.append(f"| {study}: not run at this scale yet | | | | `{command}` |")
+            continue
+        by_claim: dict[str, list[Verdict]] = {}
+        for v in read_verdicts(path):
+            by_claim.setdefault(v.claim, []).append(v)
+        for claim, verdicts in by_claim.items():
+            measured = "; ".join(f"{v.metric} {v.measured()}" for v in verdicts)
+            verdict = overall(verdicts) if len(verdicts) > 1 else verdicts[0].verdict_text()
+            lines.append(f"| {claim} | {verdicts[0].paper} | {measured} | **{verdict}** | `{command}` |")
+    for claim in CROSS_CLAIMS:
+        verdicts = cross_verdicts(root, claim)
+        if not verdicts:
+            lines.append(f"| {claim['claim']}: not run at this scale yet | {claim['paper']} | | | `{claim['command']}` |")
+            continue
+        (v,) = verdicts
+        lines.append(f"| {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** | `{claim['command']}` |")
+    return lines
+
+
+def write_ledger(root: Path, out: Path) -> str:
+    table = "\n".join(rows(root))
+    text = out.read_text() if out.is_file() else f"# Experiments\n\n{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    out.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+    return table
+
+
+def main(argv: list[str]) -> int:
+    args = [a for a in argv if "=" not in a]
+    options = dict(a.split("=", 1) for a in argv if "=" in a)
+    root = Path(args[0] if args else "experiments")
+    if not root.is_dir():
+        print(f"error: no experiments folder at {root}", file=sys.stderr)
+        return 1
+    out = Path(options.get("out", root / "README.md"))
+    print(write_ledger(root, out))
+    print(f"wrote the ledger into {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
