@@ -49,6 +49,19 @@ def test_one_labelled_query_is_drawn_uniformly_over_the_video():
     assert min(picks) == 0 and max(picks) == 29
 
 
+def test_resize_applies_to_frames_and_labels_in_training_and_evaluation():
+    transform = ClipTransform(resize=(16, 20), crop_size=(12, 12), mean=(0, 0, 0), std=(1, 1, 1))
+    images = torch.rand(4, 3, 32, 40)
+    labels = torch.randint(0, 3, (1, 32, 40))
+    labels[0, :8] = IGNORE_INDEX
+    out, lab = transform(images, labels, train=False)
+    assert out.shape == (4, 3, 16, 20) and lab.shape == (1, 16, 20)
+    assert set(lab.unique().tolist()) <= {0, 1, 2, IGNORE_INDEX} and (lab[0, :4] == IGNORE_INDEX).all()  # nearest
+    assert torch.allclose(out.mean(), images.mean(), atol=0.02)  # an average, not a crop
+    out, lab = transform(images, labels, train=True)
+    assert out.shape == (4, 3, 12, 12) and lab.shape == (1, 12, 12)  # resized, then cropped
+
+
 def test_geometric_transform_is_identical_for_every_frame_and_label():
     transform = ClipTransform(crop_size=(20, 24), scale_range=(0.8, 1.5), hflip=True, mean=(0, 0, 0), std=(1, 1, 1))
     # a known pattern: pixel value = its column index; label = its row index

@@ -121,6 +121,26 @@ def test_streaming_equals_the_evaluation_clips(variant, cache, tmp_path):
     assert stream.history == 5
 
 
+def test_streaming_a_network_trained_on_resized_frames_answers_at_the_frame_size(tmp_path):
+    """`data.eval_transform.resize`: the network runs at the reduced size the data set was
+    trained and scored at; streaming prediction upsamples its logits back to the input frame."""
+    cfg = compose_config("train", [*SMALL, "model=per_frame", "+data.eval_transform.resize=[24,32]"], tmp_path)
+    datamodule = instantiate(cfg.data)
+    torch.manual_seed(0)
+    network = instantiate(cfg.model).eval()
+    video = datamodule.source.videos("val")[0]
+    dataset = ClipDataset([video], [ClipItem(0, 0)], datamodule.clip, datamodule.eval_transform,
+                          train=False, with_label=False)
+    stream = StreamingSegmenter(network, datamodule.clip, datamodule.eval_transform)
+    with torch.no_grad():
+        sample = dataset[0]
+        small = network(sample["frames"][None], sample["reference"][None])["logits"]  # 1 K 24 32
+        got = stream.push(video.frame(0))
+    assert small.shape[-2:] == (24, 32) and got.shape[-2:] == video.frame(0).shape[:2] == (48, 64)
+    expected = torch.nn.functional.interpolate(small, size=(48, 64), mode="bilinear", align_corners=False)[0]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A small Mean Teacher run with W&B offline and image panels every step."""

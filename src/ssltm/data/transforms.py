@@ -22,9 +22,12 @@ def to_tensor_images(images: list[np.ndarray]) -> torch.Tensor:
 
 
 class ClipTransform:
-    """Random scale -> random crop (padded if needed) -> random horizontal flip -> normalise.
+    """Resize -> random scale -> random crop (padded if needed) -> random horizontal flip -> normalise.
 
     Args:
+        resize: (H, W) every frame and label map is resized to first, in training and evaluation
+            alike (bilinear with antialiasing for frames, nearest for labels), so that a reduced
+            resolution is trained and scored as one data set; None keeps the files' size.
         crop_size: (H, W) of the output in training; None keeps the input size.
         scale_range: (min, max) random rescale factor in training; None for no rescale.
         hflip: flip with probability 0.5 in training. Keep False when left/right carries meaning
@@ -39,7 +42,9 @@ class ClipTransform:
         hflip: bool = False,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        resize: tuple[int, int] | None = None,
     ) -> None:
+        self.resize = tuple(resize) if resize is not None else None
         self.crop_size = tuple(crop_size) if crop_size is not None else None
         self.scale_range = tuple(scale_range) if scale_range is not None else None
         self.hflip = hflip
@@ -50,6 +55,10 @@ class ClipTransform:
         self, images: torch.Tensor, labels: torch.Tensor | None, train: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """images: N 3 H W in [0, 1]; labels: M H W (long) or None. Returns them transformed."""
+        if self.resize is not None and tuple(images.shape[-2:]) != self.resize:
+            images = F.interpolate(images, size=self.resize, mode="bilinear", align_corners=False, antialias=True)
+            if labels is not None:
+                labels = F.interpolate(labels[:, None].float(), size=self.resize, mode="nearest")[:, 0].long()
         if train:
             images, labels = self.random_geometry(images, labels)
         return (images - self.mean) / self.std, labels

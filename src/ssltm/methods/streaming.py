@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ssltm.data.clips import ClipSampler
@@ -60,7 +61,8 @@ class StreamingSegmenter:
 
     @torch.no_grad()
     def push(self, image: np.ndarray) -> torch.Tensor:
-        """The next frame of the video (H W 3 uint8) -> its logits, K H W (on the CPU)."""
+        """The next frame of the video (H W 3 uint8) -> its logits, K H W (on the CPU), at the
+        frame's own size (upsampled when the data's transform resizes frames)."""
         self.t += 1
         t = self.t
         frame, _ = self.transform(to_tensor_images([image]), None, train=False)  # 1 3 H W
@@ -75,6 +77,8 @@ class StreamingSegmenter:
         else:
             clip = torch.stack([self.frames[i] for i in indices])  # T 3 H W
             logits = self.inference(self.network, clip[None], self.frames[reference][None])  # 1 K H W
+        if tuple(logits.shape[-2:]) != image.shape[:2]:  # a network trained on resized frames
+            logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
         return logits[0].float().cpu()
 
     def _decode_cached(self, indices: list[int], reference: int, size: tuple[int, int]) -> torch.Tensor:
