@@ -1,9 +1,11 @@
 """Aggregate a Hydra multirun into a table and a plot.
 
-    python scripts/aggregate.py <multirun folder> [out=<folder>]
+    python scripts/aggregate.py <multirun folder> [<multirun folder> ...] [out=<folder>]
 
 Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
-`metrics.json` and `method_stats.json`. Writes into `out` (default: the multirun folder):
+`metrics.json` and `method_stats.json`. Several folders of one study (a sweep spread over
+sessions or machines, e.g. `seed=1,2,3` in one and `seed=4,5` in another) are read as one: their
+jobs together, their grids together. Writes into `out` (default: the first multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
     results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
                   half-width of its 95% t-interval, n runs), the verdict on each claim of the
@@ -38,6 +40,7 @@ SUBSET_METRICS = ("noisy/mIoU", "clean/mIoU")
 class Job:
     folder: Path
     overrides: dict[str, str]
+    name: str = ""  # the job folder's name, or <multirun>/<job> when several multiruns are read
     metrics: dict | None = None
     stats: dict | None = None
     status: str = "ok"
@@ -106,7 +109,7 @@ def read_jobs(root: Path) -> list[Job]:
     for overrides_file in sorted(root.glob("*/.hydra/overrides.yaml"), key=lambda p: _job_order(p.parents[1].name)):
         folder = overrides_file.parents[1]
         overrides = dict(parse_override(o) for o in yaml.safe_load(overrides_file.read_text()) or [])
-        job = Job(folder, overrides)
+        job = Job(folder, overrides, folder.name)
         if (folder / "metrics.json").is_file():
             job.metrics = json.loads((folder / "metrics.json").read_text())
             job.values = {  # null in metrics.json: not defined (e.g. no mVC_16 window) -> NaN
@@ -169,7 +172,7 @@ def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
         for job in jobs:
             row = [job.overrides.get(k, "") for k in keys] + [job.status]
             row += [job.values.get(m, "") for m in (*METRICS, *SUBSET_METRICS, *STATS)]
-            writer.writerow([*row, job.folder.name])
+            writer.writerow([*row, job.name])
 
 
 def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], title: str,
@@ -195,7 +198,7 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
     failed = [j for j in jobs if j.status != "ok"]
     if failed:
         lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]
-        lines += [f"- `{j.folder.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) for j in failed]
+        lines += [f"- `{j.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) for j in failed]
     expected_keys = list(expected[0]) if expected else []
     found = [{k: j.overrides.get(k) for k in expected_keys} for j in jobs]
     missing = [e for e in expected if e not in found]
@@ -287,22 +290,30 @@ def _numeric(xs: list[str]) -> list:
         return list(range(len(xs)))
 
 
-def aggregate(root: Path, out: Path | None = None) -> dict:
-    """Aggregate the multirun in `root`; returns the paths written and the job counts."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"no multirun folder at {root}")
-    out = Path(out or root)
+def aggregate(roots: Path | list[Path], out: Path | None = None) -> dict:
+    """Aggregate the multirun(s) in `roots` as one study; returns the paths written and the job
+    counts."""
+    roots = [Path(r) for r in (roots if isinstance(roots, list) else [roots])]
+    multiruns, expected, jobs = [], [], []
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"no multirun folder at {root}")
+        multirun_file = root / "multirun.yaml"
+        multiruns.append(yaml.safe_load(multirun_file.read_text()) if multirun_file.is_file() else {})
+        expected += [e for e in expected_settings(multiruns[-1]) if e not in expected]
+        found = read_jobs(root)
+        if len(roots) > 1:
+            for job in found:
+                job.name = f"{root.name}/{job.name}"
+        if not found and not multiruns[-1]:
+            raise FileNotFoundError(f"{root}: no job folders (*/.hydra/overrides.yaml) and no multirun.yaml")
+        jobs += found
+    out = Path(out or roots[0])
     out.mkdir(parents=True, exist_ok=True)
-    multirun_file = root / "multirun.yaml"
-    multirun = yaml.safe_load(multirun_file.read_text()) if multirun_file.is_file() else {}
-    expected = expected_settings(multirun)
-    jobs = read_jobs(root)
-    if not jobs and not expected:
-        raise FileNotFoundError(f"{root}: no job folders (*/.hydra/overrides.yaml) and no multirun.yaml")
     keys = swept_keys(jobs, expected)
+    multirun = next((m for m in multiruns if isinstance(m.get("study"), dict)), multiruns[0])
     study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
-    title = study.get("title") or multirun.get("task_name") or root.name
+    title = study.get("title") or multirun.get("task_name") or roots[0].name
     verdicts = study_verdicts(jobs, study)
     write_csv(out / "results.csv", jobs, keys)
     (out / "results.md").write_text(markdown(jobs, keys, expected, title, verdicts))
@@ -319,7 +330,7 @@ def main(argv: list[str]) -> int:
         return 2
     out = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("out=")), None)
     try:
-        written = aggregate(Path(argv[0]), out)
+        written = aggregate([Path(a) for a in argv if not a.startswith("out=")], out)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -291,3 +291,26 @@ def test_ledger_tabulates_each_studys_verdicts_and_the_cross_study_claim(tmp_pat
     cross = next(line for line in text.splitlines() if line.startswith("| Mean Teacher (1 label / video)"))
     assert "mean_teacher - all: -8.00" in cross and "**opposite**" in cross  # 8 points apart, margin 1
     assert "| study_gcc: not run at this scale yet |" in text
+
+
+def test_aggregate_reads_a_study_spread_over_several_multiruns(tmp_path):
+    """`seed=1,2` in one multirun and `seed=3` in another (two sessions): one table, 3 runs a
+    cell, nothing missing; jobs named <multirun>/<job>."""
+    for name, seeds in (("first", [1, 2]), ("second", [3])):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "multirun.yaml").write_text(yaml.safe_dump({
+            "study": {"title": "stt", "x": "model.stt.enabled",
+                      "expect": [{"claim": "stt helps", "better": "true", "than": "false"}]},
+            "hydra": {"sweeper": {"params": {"model.stt.enabled": "true,false", "seed": "1,2,3"}},
+                      "overrides": {"task": ["experiment=study_stt", "seed=" + ",".join(map(str, seeds))]}},
+        }))
+        for i, (stt, seed) in enumerate(itertools.product(["true", "false"], seeds)):
+            fake_job(root, i, [f"model.stt.enabled={stt}", f"seed={seed}"], 0.40 + 0.05 * (stt == "true") + 0.001 * seed)
+    assert aggregate.main([str(tmp_path / "first"), str(tmp_path / "second"), f"out={tmp_path / 'all'}"]) == 0
+    table = (tmp_path / "all" / "results.md").read_text()
+    assert "| true | 3 |" in table and "| false | 3 |" in table and "Missing" not in table
+    (verdict,) = list(csv.DictReader((tmp_path / "all" / "verdicts.csv").open()))
+    assert verdict["seeds"] == "3" and verdict["verdict"] == "agrees"
+    folders = {r["folder"] for r in csv.DictReader((tmp_path / "all" / "results.csv").open())}
+    assert "second/0" in folders and "first/3" in folders
