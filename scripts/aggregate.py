@@ -116,6 +116,9 @@ def read_jobs(root: Path) -> list[Job]:
                 k: math.nan if job.metrics[k] is None else job.metrics[k]
                 for k in (*METRICS, *SUBSET_METRICS) if k in job.metrics
             }
+            per_class = job.metrics.get("per_class_iou")
+            if isinstance(per_class, dict):  # class name -> IoU (null: absent from the split)
+                job.values.update({f"iou/{name}": math.nan if v is None else v for name, v in per_class.items()})
         else:
             job.status = "failed"
         if (folder / "method_stats.json").is_file():
@@ -165,13 +168,14 @@ def fmt(mean: float, half: float, scale: float = 100.0, digits: int = 2) -> str:
 
 
 def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
-    columns = [*keys, "status", *METRICS, *SUBSET_METRICS, *STATS, "folder"]
+    classes = list(dict.fromkeys(k for j in jobs for k in j.values if k.startswith("iou/")))
+    values = (*METRICS, *SUBSET_METRICS, *STATS, *classes)
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow([*keys, "status", *values, "folder"])
         for job in jobs:
             row = [job.overrides.get(k, "") for k in keys] + [job.status]
-            row += [job.values.get(m, "") for m in (*METRICS, *SUBSET_METRICS, *STATS)]
+            row += [job.values.get(m, "") for m in values]
             writer.writerow([*row, job.name])
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.errors import HydraException
 from hydra.utils import instantiate
+from omegaconf.errors import OmegaConfBaseException
 
 from ssltm.data.synthetic import TEMPORAL_PAIRS
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
@@ -48,8 +50,12 @@ def flicker_scores(videos, num_classes: int, seed: int = 0) -> tuple[dict, dict]
 def main(argv: list[str]) -> int:
     seed = int(next((a.split("=", 1)[1] for a in argv if a.startswith("seed=")), 0))
     overrides = [a for a in argv if not a.startswith("seed=")] or ["experiment=bench_sanity"]
-    cfg = compose_config("train", overrides, Path(__file__).resolve().parents[1] / "outputs")
-    source = instantiate(cfg.data.source)
+    try:
+        cfg = compose_config("train", overrides, Path(__file__).resolve().parents[1] / "outputs")
+        source = instantiate(cfg.data.source)
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
     exact, flicker = flicker_scores(source.videos(cfg.data.split), len(source.info.classes), seed)
     print(f"data: {' '.join(overrides)} ({cfg.data.split} videos)")
     for key in ("mVC8", "mVC16"):

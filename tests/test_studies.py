@@ -86,6 +86,11 @@ def test_multirun_runs_each_job_in_its_own_folder_and_aggregates(tmp_path):
     assert written["ok"] == 2 and written["failed"] == 0 and written["png"].is_file()
     table = written["md"].read_text()
     assert "| true | 1 |" in table and "| false | 1 |" in table
+    row = next(csv.DictReader(written["csv"].open()))  # per-class IoU of each run, from metrics.json
+    per_class = json.loads((sweep / "0" / "metrics.json").read_text())["per_class_iou"]
+    assert {f"iou/{name}" for name in per_class} <= set(row)
+    expected, got = per_class["background"], float(row["iou/background"])  # null in metrics.json -> nan
+    assert math.isnan(got) if expected is None else got == pytest.approx(expected)
 
 
 # --- aggregate.py on a fake multirun ----------------------------------------------------------
