@@ -5,8 +5,9 @@
 Reads every `<experiments>/<study>/verdicts.csv` that `aggregate.py` wrote beside the study's
 `results.csv`, adds the claims that compare runs of two studies (CROSS_CLAIMS, e.g. Mean Teacher
 on one labelled frame per video against full supervision), and writes the table between the
-`<!-- ledger -->` markers of `out` (the rest of the file is left as it is). Claims whose study has
-no results yet are listed as "not run".
+`<!-- ledger -->` markers of `out` (the rest of the file is left as it is). A study counts as run
+at the current scale when its folder has a `verdicts.csv` (older, superseded folders have only
+`results.csv`); claims whose study has not been run are listed as "not run".
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
     sides = []
     for side, (study, key, value) in (("a", claim["a"]), ("b", claim["b"])):
         path = root / study / "results.csv"
-        if not path.is_file():
+        if not (path.is_file() and (root / study / "verdicts.csv").is_file()):  # not rerun at this scale
             return []
         sides += [Run({"side": side, "seed": r.seed}, r.values) for r in read_runs(path, key) if r.setting[key] == value]
     spec = {k: claim[k] for k in ("claim", "paper", "metric", "within") if k in claim} | {"better": "a", "than": "b"}
