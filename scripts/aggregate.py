@@ -29,10 +29,10 @@ from pathlib import Path
 
 import yaml
 
-from study_stats import Run, Verdict, judge, overall, t_interval
+from study_stats import RAW_UNITS, Run, Verdict, judge, overall, t_interval
 
 METRICS = ("mIoU", "mVC8", "mVC16")
-STATS = ("wall_seconds", "disk_bytes", "parameters")  # from method_stats.json
+STATS = RAW_UNITS  # from method_stats.json: wall_seconds, disk_bytes, parameters
 SUBSET_METRICS = ("noisy/mIoU", "clean/mIoU")
 
 
