@@ -166,3 +166,18 @@ def test_reported_metrics_are_the_final_weights_not_a_checkpoint_chosen_on_them(
     again, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={metrics['checkpoint']}"], tmp_path / "eval"))
     for key in ("mIoU", "mVC8", "mVC16"):
         assert again[key] == pytest.approx(result[key], abs=1e-9), key
+
+
+def test_validation_frequency_does_not_change_the_training_trajectory(train_cfg_factory, tmp_path):
+    """Loaders get their own generators: creating a validation loader draws nothing from the global
+    RNG, which the strong augmentation of Mean Teacher uses. Validating after every epoch or only
+    at the end must give the same final weights (one thread: bit-reproducible)."""
+    weights = []
+    for every in (1, 3):
+        cfg = train_cfg_factory("method=mean_teacher", "trainer.max_epochs=3",
+                                f"trainer.check_val_every_n_epoch={every}", output_dir=tmp_path / str(every))
+        _, objects = train_entry.run(cfg)
+        weights.append({k: v.clone() for k, v in objects["method"].model.state_dict().items()})
+    assert weights[0].keys() == weights[1].keys()
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key

@@ -168,8 +168,12 @@ class VideoDataModule(pl.LightningDataModule):
         else:
             batches = TrainBatchSampler(len(dataset), batch_size, self.steps_per_epoch, self.position,
                                         self.seed, stream)
+        # A loader's own generator: creating its iterator (each validation) draws its worker seed
+        # from it, not from the global RNG that training's augmentations use, so how often a run
+        # validates does not change what it learns.
+        generator = torch.Generator().manual_seed(self.seed * 4 + (3 if stream is None else stream))
         return DataLoader(dataset, batch_sampler=batches, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+                          persistent_workers=self.num_workers > 0, generator=generator)
 
     # --- the position in the training stream -------------------------------------------------
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
