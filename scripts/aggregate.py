@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
 from study_stats import RAW_UNITS, Run, Verdict, judge, overall, t_interval
 
 METRICS = ("mIoU", "mVC8", "mVC16")

@@ -337,7 +337,7 @@ def mean_teacher_parts(lightning, optimizer, batch) -> dict[str, Callable[[], ob
     labelled, unlabelled = batch["labelled"], batch["unlabelled"]
     model, teacher = lightning.model, lightning.teacher
     with torch.no_grad():
-        teacher_logits = teacher(unlabelled["frames"], unlabelled["reference"])["logits"]
+        teacher_logits = teacher(unlabelled["frames"], unlabelled["reference"]).logits
         targets, _ = pseudo_labels(teacher_logits, lightning.confidence_threshold)
         strong = lightning.strong_view(unlabelled["frames"], unlabelled["reference"])
 
@@ -346,7 +346,7 @@ def mean_teacher_parts(lightning, optimizer, batch) -> dict[str, Callable[[], ob
         outputs = model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
         loss = lightning.supervised_loss(outputs, labelled["label"])["loss"]
         student = model(*strong, memory_labels=targets)
-        loss = loss + lightning.unsupervised_loss(student["logits"], targets) + sum(student["losses"].values())
+        loss = loss + lightning.unsupervised_loss(student.logits, targets) + sum(student.losses.values())
         loss.backward()
 
     def teacher_forward() -> None:

@@ -22,8 +22,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.files import DataError  # noqa: E402
 from ssltm.data.validate import SplitReport, check_split  # noqa: E402
+from ssltm.errors import DataError  # noqa: E402
 from ssltm.utils.config import compose_config  # noqa: E402
 
 

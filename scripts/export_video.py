@@ -19,8 +19,8 @@ os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 from hydra.utils import instantiate  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.files import DataError  # noqa: E402
 from ssltm.data.video_io import Mp4Writer  # noqa: E402
+from ssltm.errors import DataError  # noqa: E402
 from ssltm.utils.config import compose_config  # noqa: E402
 from ssltm.visualize import save_png  # noqa: E402
 

@@ -22,8 +22,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 from rich.progress import track
 
-from ssltm.data.files import DataError
 from ssltm.data.vspw import VSPW_CLASSES, VSPW_NUM_CLASSES, read_split_file, remap_vspw_mask
+from ssltm.errors import DataError
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 from ssltm.utils.reporting import print_result, write_metrics
 

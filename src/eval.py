@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.utils.checkpoints import CheckpointError, load_run_config  # noqa: E402
-from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
+from ssltm.errors import USER_ERRORS, CheckpointError, user_error_message  # noqa: E402
+from ssltm.utils.checkpoints import load_run_config  # noqa: E402
 from ssltm.utils.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
 

@@ -24,11 +24,15 @@ from rich.progress import Progress  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
 from ssltm.data.video_io import FrameReader  # noqa: E402
+from ssltm.errors import (  # noqa: E402
+    USER_ERRORS,
+    CheckpointError,  # noqa: E402
+    ConfigError,
+    user_error_message,
+)
 from ssltm.methods.trained import load_trained  # noqa: E402
 from ssltm.prediction import Comparison, PredictionWriter  # noqa: E402
-from ssltm.utils.checkpoints import CheckpointError  # noqa: E402
 from ssltm.utils.diskstats import write_json  # noqa: E402
-from ssltm.utils.errors import USER_ERRORS, ConfigError, user_error_message  # noqa: E402
 
 
 def resolve_device(name: str) -> str:

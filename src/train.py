@@ -20,16 +20,16 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 import ssltm  # noqa: E402,F401  (registers config resolvers)
+from ssltm.errors import USER_ERRORS, user_error_message  # noqa: E402
 from ssltm.methods.iterative import run_iterative  # noqa: E402
+from ssltm.utils.config_checks import check_built, check_config  # noqa: E402
 from ssltm.utils.diskstats import disk_usage, write_json  # noqa: E402
-from ssltm.utils.errors import USER_ERRORS, user_error_message  # noqa: E402
 from ssltm.utils.lightning import (  # noqa: E402
     RunConfigInCheckpoint,
     finish_loggers,
     instantiate_list,
     instantiate_loggers,
 )
-from ssltm.utils.config_checks import check_built, check_config  # noqa: E402
 from ssltm.utils.performance import apply_performance  # noqa: E402
 from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
 from ssltm.utils.resume import (  # noqa: E402

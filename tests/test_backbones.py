@@ -6,7 +6,8 @@ import pytest
 import timm
 import torch
 
-from ssltm.models.backbones import BackboneCheckpointError, TimmBackbone
+from ssltm.errors import BackboneCheckpointError
+from ssltm.models.backbones import TimmBackbone
 
 
 def test_cnn_backbone_returns_nchw_levels_at_their_strides():

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CONF, compose_config
 from hydra.utils import instantiate
 from torchvision.models.optical_flow import raft_small
 
 import train as train_entry
-from conftest import CONF, SMALL, compose_config
-from ssltm.models.backbones import BackboneCheckpointError
+from ssltm.errors import BackboneCheckpointError
 from ssltm.models.baselines.etc import temporal_consistency_loss
 from ssltm.models.baselines.flow import FlowEstimator, flow_warp, resize_flow
 from ssltm.models.heads import upsample_to
@@ -37,15 +37,15 @@ def test_forward_shapes_in_training_and_evaluation(model, backbone, tmp_path):
     network = build(model, backbone, tmp_path)
     frames, reference = torch.randn(2, 3, 3, 64, 96), torch.randn(2, 3, 64, 96)
     out = network.train()(frames, reference)
-    assert out["logits"].shape == (2, 7, 64, 96) and out["aux_logits"].shape == (2, 7, 64, 96)
-    assert set(out["losses"]) == ({"temporal"} if model == "etc" else set())
-    total = out["logits"].mean() + out["aux_logits"].mean() + sum(out["losses"].values(), torch.zeros(()))
+    assert out.logits.shape == (2, 7, 64, 96) and out.aux_logits.shape == (2, 7, 64, 96)
+    assert set(out.losses) == ({"temporal"} if model == "etc" else set())
+    total = out.logits.mean() + out.aux_logits.mean() + sum(out.losses.values(), torch.zeros(()))
     total.backward()
     assert network.head.classifier.weight.grad is not None if hasattr(network, "head") else True
     with torch.no_grad():
         out = network.eval()(frames, reference)
-    assert out["logits"].shape == (2, 7, 64, 96) and not out["losses"]
-    assert torch.isfinite(out["logits"]).all()
+    assert out.logits.shape == (2, 7, 64, 96) and not out.losses
+    assert torch.isfinite(out.logits).all()
 
 
 def test_flow_warp_with_zero_flow_is_the_identity():
@@ -113,7 +113,7 @@ def test_video_baselines_start_as_their_per_frame_network(model, tmp_path):
     network = build(model, "resnet18", tmp_path).eval()
     frames = torch.randn(2, 3, 3, 64, 96)
     with torch.no_grad():
-        out = network(frames, frames[:, 0])["logits"]
+        out = network(frames, frames[:, 0]).logits
         _, logits, _ = network.segment(frames[:, -1])
     torch.testing.assert_close(out, upsample_to(logits, (64, 96)), atol=1e-5, rtol=1e-5)
 

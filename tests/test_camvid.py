@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import compose_config
 from PIL import Image
 
 import train as train_entry
-from conftest import compose_config
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.camvid import CamVidSource
-from ssltm.data.files import DataError
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.errors import DataError
 
 
 def make_camvid(root, train_frames=12, val_frames=5):

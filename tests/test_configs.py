@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import CONF, SMALL, compose_config
 from hydra.errors import MissingConfigException
 from hydra.utils import get_class
 from omegaconf import OmegaConf
-
-from conftest import CONF, SMALL, compose_config
 
 GROUPS = ["data", "backbone", "model", "method", "optimizer", "scheduler", "callbacks", "logger",
           "trainer", "debug", "experiment"]

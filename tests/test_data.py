@@ -6,8 +6,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler, select_labelled
-from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.transforms import ClipTransform
 
 

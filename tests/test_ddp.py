@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import compose_config
 
 import eval as eval_entry
 import train as train_entry
-from conftest import compose_config
 from ssltm.models.gcc import GlobalCategoryContext
 
 NUM_CLASSES, CHANNELS, K, STEPS = 4, 8, 3, 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
 from ssltm.models.gcc import GlobalCategoryContext
 
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ssltm.methods.inference import Inference, window_starts
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class PixelwiseNet(nn.Module):
@@ -21,7 +22,8 @@ class PixelwiseNet(nn.Module):
     def forward(self, frames, reference):
         assert frames.shape[-2:] == reference.shape[-2:]
         self.sizes.append(tuple(frames.shape[-2:]))
-        return {"logits": self.conv(frames[:, -1]) + reference.mean()}
+        logits = self.conv(frames[:, -1]) + reference.mean()
+        return SegmenterOutput(logits, logits)
 
 
 def test_windows_cover_the_frame_and_end_flush():

@@ -30,7 +30,7 @@ def assert_pseudo_labels_are_the_teachers_argmax(cfg, checkpoint: str, labels_di
     for index in (0, len(dataset) // 2, len(dataset) - 1):
         sample = dataset[index]
         with torch.no_grad():
-            logits = teacher(sample["frames"][None], sample["reference"][None])["logits"]
+            logits = teacher(sample["frames"][None], sample["reference"][None]).logits
         png = labels_dir / sample["meta"]["video"] / f"{sample['meta']['query']:06d}.png"
         label = torch.from_numpy(np.array(Image.open(png)).astype(np.int64))
         assert label.shape == (cfg.data.source.height, cfg.data.source.width)

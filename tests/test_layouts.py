@@ -3,26 +3,27 @@ that the checks before training must name (src/ssltm/data/validate.py)."""
 
 from __future__ import annotations
 
+import check_data
 import numpy as np
+import prepare_cityscapes
+import prepare_vspw
 import pytest
 import torch
+from conftest import compose_config
 from hydra.utils import instantiate
 from PIL import Image
 
-import check_data
-import prepare_cityscapes
-import prepare_vspw
 import train as train_entry
-from conftest import compose_config
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.camvid import CamVidSource
 from ssltm.data.cityscapes import CITYSCAPES_INFO, CityscapesSource
 from ssltm.data.clips import ClipSampler
 from ssltm.data.dataset import ClipDataset, ClipItem
-from ssltm.data.files import DataError, FileVideo
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.data.files import FileVideo
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.validate import check_split
 from ssltm.data.vspw import VSPW_INFO, VSPW_LABELS, VSPWSource
+from ssltm.errors import DataError
 
 H, W = 24, 32
 RNG = np.random.default_rng(0)

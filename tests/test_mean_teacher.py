@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 
 import train as train_entry
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric
 from ssltm.methods.mean_teacher import MeanTeacherMethod, pseudo_labels, sigmoid_rampup
 from ssltm.models.backbones import TimmBackbone
@@ -36,7 +36,7 @@ def test_teacher_is_the_ema_of_student_parameters_and_buffers_computed_by_hand()
         frames = torch.randn(2, 1, 3, 32, 32)
         out = method.model(frames, frames[:, 0])  # batch norm statistics move too
         optimizer.zero_grad()
-        out["logits"].mean().backward()
+        out.logits.mean().backward()
         optimizer.step()
         method.update_teacher()
         d = min(1 - 1 / (step + 1), 0.9)
@@ -93,7 +93,7 @@ def test_teacher_sees_the_weak_view_and_the_student_the_strong_one():
 
         def record(frames, reference, memory_labels=None):
             outputs = forward(frames, reference, memory_labels)
-            seen[name].append((frames.clone(), reference.clone(), memory_labels, outputs["logits"].detach()))
+            seen[name].append((frames.clone(), reference.clone(), memory_labels, outputs.logits.detach()))
             return outputs
         return record
 

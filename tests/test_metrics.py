@@ -8,8 +8,9 @@ import math
 import pytest
 import torch
 
+from ssltm.data.dataset import reference_subset
 from ssltm.metrics import MeanIoU, VideoConsistency
-from ssltm.metrics.video_segmentation import VideoSegmentationMetrics, reference_subset
+from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 
 IGN = 255
 

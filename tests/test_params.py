@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
+import params
 import torch
 from hydra.core.global_hydra import GlobalHydra
-
-import params
 
 
 def test_params_prints_modules_and_ends_with_the_exact_total(capsys):

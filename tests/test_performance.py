@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
+import bench
 import pytest
 import torch
-
-import bench
-import train as train_entry
 from conftest import compose_config
+
+import train as train_entry
 
 
 @pytest.mark.parametrize("size", [(4, 12, 16), (3, 8, 8), (4, 9, 11)], ids=["padded", "exact", "odd"])
@@ -63,7 +63,7 @@ def test_channels_last_trains_and_keeps_checkpoint_keys(train_cfg_factory, tmp_p
 
 
 def test_bad_matmul_precision_is_a_clear_error(train_cfg_factory):
-    from ssltm.utils.errors import ConfigError
+    from ssltm.errors import ConfigError
 
     with pytest.raises(ConfigError, match="performance.matmul_precision='fastest' must be one of"):
         train_entry.run(train_cfg_factory("performance.matmul_precision=fastest"))

@@ -10,19 +10,19 @@ import subprocess
 import sys
 
 import numpy as np
+import plot_run
 import pytest
 import torch
+from conftest import ROOT, SMALL, compose_config
 from hydra.utils import instantiate
 from PIL import Image
 
-import plot_run
 import predict as predict_entry
 import train as train_entry
-from conftest import ROOT, SMALL, compose_config
 from ssltm.data.dataset import ClipDataset, ClipItem
-from ssltm.data.files import DataError
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_io import FrameReader, Mp4Writer
+from ssltm.errors import DataError
 from ssltm.methods.streaming import StreamingSegmenter
 from ssltm.prediction import Comparison
 from ssltm.visualize import confusion_matrix_image, overlay, panel
@@ -114,7 +114,7 @@ def test_streaming_equals_the_evaluation_clips(variant, cache, tmp_path):
     with torch.no_grad():
         for t in range(video.num_frames):
             sample = dataset[t]
-            expected = network(sample["frames"][None], sample["reference"][None])["logits"][0]
+            expected = network(sample["frames"][None], sample["reference"][None]).logits[0]
             got = stream.push(video.frame(t))
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
             assert len(stream.frames) <= stream.history + 1  # memory stays flat
@@ -134,7 +134,7 @@ def test_streaming_a_network_trained_on_resized_frames_answers_at_the_frame_size
     stream = StreamingSegmenter(network, datamodule.clip, datamodule.eval_transform)
     with torch.no_grad():
         sample = dataset[0]
-        small = network(sample["frames"][None], sample["reference"][None])["logits"]  # 1 K 24 32
+        small = network(sample["frames"][None], sample["reference"][None]).logits  # 1 K 24 32
         got = stream.push(video.frame(0))
     assert small.shape[-2:] == (24, 32) and got.shape[-2:] == video.frame(0).shape[:2] == (48, 64)
     expected = torch.nn.functional.interpolate(small, size=(48, 64), mode="bilinear", align_corners=False)[0]

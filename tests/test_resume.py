@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import train as train_entry
+from ssltm.errors import ConfigError, NonFiniteLossError
 from ssltm.utils.checkpoint_io import TEMP_PREFIX
-from ssltm.utils.errors import ConfigError, NonFiniteLossError
 from ssltm.utils.resume import TrainingInterrupted
 
 #: a Mean Teacher run with the GCC (mse), 3 steps an epoch, 2 epochs; batches from a worker process

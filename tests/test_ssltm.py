@@ -35,10 +35,10 @@ def test_every_switch_combination_runs_forward_and_backward(stt, context, gcc):
     model = make(stt, context, gcc).train()
     frames, reference, labels = inputs()
     out = model(frames, reference, memory_labels=labels)
-    assert out["logits"].shape == (2, 5, 40, 56) and out["aux_logits"].shape == (2, 5, 40, 56)
-    assert torch.isfinite(out["logits"]).all()
-    assert set(out["losses"]) == ({"gcc"} if gcc != "off" else set())
-    loss = out["logits"].logsumexp(1).mean() + out["aux_logits"].mean() + sum(out["losses"].values())
+    assert out.logits.shape == (2, 5, 40, 56) and out.aux_logits.shape == (2, 5, 40, 56)
+    assert torch.isfinite(out.logits).all()
+    assert set(out.losses) == ({"gcc"} if gcc != "off" else set())
+    loss = out.logits.logsumexp(1).mean() + out.aux_logits.mean() + sum(out.losses.values())
     loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
@@ -47,7 +47,7 @@ def test_every_switch_combination_runs_forward_and_backward(stt, context, gcc):
 def test_square_inputs_and_a_single_frame_clip_work():
     model = make().eval()
     frames, reference, _ = inputs(b=1, t=1, h=64, w=64)
-    assert model(frames, reference)["logits"].shape == (1, 5, 64, 64)
+    assert model(frames, reference).logits.shape == (1, 5, 64, 64)
 
 
 def test_rfce_reads_the_reference_frame_and_qfce_does_not():
@@ -56,7 +56,7 @@ def test_rfce_reads_the_reference_frame_and_qfce_does_not():
     for context, depends in (("rfce", True), ("qfce", False), ("none", False)):
         model = make(context=context).eval()
         with torch.no_grad():
-            a, b = model(frames, reference)["logits"], model(frames, other)["logits"]
+            a, b = model(frames, reference).logits, model(frames, other).logits
         assert (not torch.allclose(a, b)) == depends, context
 
 
@@ -67,7 +67,7 @@ def test_stt_makes_the_query_depend_on_the_frame_before_it():
     for stt, depends in ((True, True), (False, False)):
         model = make(stt=stt, context="none").eval()
         with torch.no_grad():
-            a, b = model(frames, reference)["logits"], model(changed, reference)["logits"]
+            a, b = model(frames, reference).logits, model(changed, reference).logits
         assert (not torch.allclose(a, b)) == depends
 
 
@@ -95,7 +95,7 @@ def test_whole_model_state_round_trips_through_a_checkpoint(tmp_path):
     assert torch.equal(fresh.gcc.prototypes, model.gcc.prototypes)
     model.eval(), fresh.eval()
     with torch.no_grad():
-        assert torch.equal(model(frames, reference)["logits"], fresh(frames, reference)["logits"])
+        assert torch.equal(model(frames, reference).logits, fresh(frames, reference).logits)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

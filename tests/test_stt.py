@@ -10,9 +10,9 @@ import torch
 
 from ssltm.models.stt import (
     MixFFN,
-    crop_padding,
     SpatialTemporalTransformer,
     STTBlock,
+    crop_padding,
     pad_to_window,
     window_partition,
     window_reverse,

@@ -11,13 +11,12 @@ import math
 import subprocess
 import sys
 
-import pytest
-import yaml
-from omegaconf import OmegaConf
-
 import aggregate
+import pytest
 import study_stats
+import yaml
 from conftest import CONF, ROOT, compose_config
+from omegaconf import OmegaConf
 
 STUDIES = sorted(p.stem for p in (CONF / "experiment").glob("study_*.yaml"))
 

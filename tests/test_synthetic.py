@@ -135,10 +135,9 @@ def test_mvc_sees_a_temporal_pair_flickering_on_the_bench_validation_videos(tmp_
     """mVC_8 of the ground truth scored as a prediction (100) against the ground truth with the
     temporal pairs swapped at random per frame (scripts/mvc_flicker.py): at least 5 points apart
     on the bench scale's validation videos, so that the metric can see temporal inconsistency."""
+    from conftest import compose_config
     from hydra.utils import instantiate
     from mvc_flicker import flicker_scores
-
-    from conftest import compose_config
 
     cfg = compose_config("train", ["experiment=bench_sanity"], tmp_path)
     source = instantiate(cfg.data.source)
@@ -154,7 +153,7 @@ def test_transient_objects_keep_time_reversal_exact_and_make_noisy_frames():
     holds a class that its query lacks ("noisy" for supp. Fig. 4b), which never happens without."""
     import torch
 
-    from ssltm.metrics.video_segmentation import reference_subset
+    from ssltm.data.dataset import reference_subset
 
     cfg = dataclasses.replace(CFG, transient=1.0)
     for i in range(10):

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CONF, ROOT, SMALL, compose_config
 
 import eval as eval_entry
 import train as train_entry
-from conftest import CONF, ROOT, SMALL, compose_config
-from ssltm.data.files import DataError
-from ssltm.utils.errors import user_error_message
+from ssltm.errors import DataError, user_error_message
 
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))

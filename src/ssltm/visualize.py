@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ssltm.constants import IMAGENET_MEAN, IMAGENET_STD
 from ssltm.data.info import DatasetInfo
-from ssltm.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 TITLE_HEIGHT = 14  # pixels of the caption strip above each tile
 

@@ -14,19 +14,18 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ssltm.data.files import DataError, FileVideo, identity_mapping, problems_error
-from ssltm.data.info import DatasetInfo, register_dataset
+from ssltm.data.files import FileVideo, identity_mapping, problems_error
+from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
+from ssltm.errors import DataError
 
-CAMVID_INFO = register_dataset(
-    DatasetInfo(
-        name="camvid",
-        classes=("sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence",
-                 "car", "pedestrian", "bicyclist"),
-        palette=((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
-                 (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
-                 (0, 128, 192)),
-    )
+CAMVID_INFO = DatasetInfo(
+    name="camvid",
+    classes=("sky", "building", "pole", "road", "pavement", "tree", "sign_symbol", "fence",
+             "car", "pedestrian", "bicyclist"),
+    palette=((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222),
+             (128, 128, 0), (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0),
+             (0, 128, 192)),
 )
 CAMVID_VOID = 11
 CAMVID_LABELS = identity_mapping(CAMVID_INFO.num_classes, void=[CAMVID_VOID])

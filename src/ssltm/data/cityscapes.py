@@ -17,19 +17,19 @@ from pathlib import Path
 
 from cityscapesscripts.helpers.labels import labels as CITYSCAPES_LABEL_TABLE
 
-from ssltm.data.files import DataError, FileVideo, LabelMapping, problems_error
-from ssltm.data.info import IGNORE_INDEX, DatasetInfo, register_dataset
+from ssltm.constants import IGNORE_INDEX
+from ssltm.data.files import FileVideo, LabelMapping, problems_error
+from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
+from ssltm.errors import DataError
 
 _TRAIN_LABELS = sorted(
     (lab for lab in CITYSCAPES_LABEL_TABLE if 0 <= lab.trainId < 255), key=lambda lab: lab.trainId
 )
-CITYSCAPES_INFO = register_dataset(
-    DatasetInfo(
-        name="cityscapes",
-        classes=tuple(lab.name.replace(" ", "_") for lab in _TRAIN_LABELS),
-        palette=tuple(tuple(lab.color) for lab in _TRAIN_LABELS),
-    )
+CITYSCAPES_INFO = DatasetInfo(
+    name="cityscapes",
+    classes=tuple(lab.name.replace(" ", "_") for lab in _TRAIN_LABELS),
+    palette=tuple(tuple(lab.color) for lab in _TRAIN_LABELS),
 )
 CITYSCAPES_LABELS = LabelMapping(
     {lab.id: lab.trainId if 0 <= lab.trainId < 255 else IGNORE_INDEX

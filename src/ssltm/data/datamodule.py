@@ -24,13 +24,13 @@ from torch.utils.data import DataLoader
 
 from ssltm.data.clips import ClipSampler, select_labelled
 from ssltm.data.dataset import ClipDataset, ClipItem
-from ssltm.data.files import DataError
 from ssltm.data.info import DatasetInfo
 from ssltm.data.pseudo_labels import PseudoLabelledVideo
 from ssltm.data.samplers import DataPosition, TrainBatchSampler, VideoBatchSampler
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.validate import check_videos
 from ssltm.data.video import Video, VideoSource
+from ssltm.errors import DataError
 
 
 class VideoDataModule(pl.LightningDataModule):

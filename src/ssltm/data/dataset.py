@@ -6,7 +6,7 @@ A labelled sample is a dict:
     label      H W      long    ground truth of the query frame, IGNORE_INDEX = 255
     meta       dict             video (str), query (int), frame_indices (T,), reference_index (int),
                                 and `subset` (int) when asked for: the frame's noisy/clean code
-                                (metrics/video_segmentation.py, `reference_subset`)
+                                (`reference_subset` below)
 An unlabelled sample is the same without `label`; it may carry `hidden_label` (the ground truth the
 method must not train on, all IGNORE_INDEX where none exists) for measuring pseudo-label quality.
 Batched by the default collate function, tensors gain a leading B.
@@ -19,11 +19,21 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import Dataset
 
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler
-from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.transforms import ClipTransform, to_tensor_images
 from ssltm.data.video import Video
-from ssltm.metrics.video_segmentation import reference_subset
+
+
+def reference_subset(query_label: torch.Tensor, reference_label: torch.Tensor | None, ignore_index: int = IGNORE_INDEX) -> int:
+    """1 ("noisy") when the reference frame's ground truth holds a class absent from the query
+    frame's, 0 ("clean") otherwise, -1 when the reference has no ground truth. Noisy frames are
+    those where context taken from the reference can mislead the query (the paper's Fig. 4b)."""
+    if reference_label is None:
+        return -1
+    query = set(query_label.unique().tolist()) - {ignore_index}
+    reference = set(reference_label.unique().tolist()) - {ignore_index}
+    return int(bool(reference - query))
 
 
 @dataclass(frozen=True)

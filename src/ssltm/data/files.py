@@ -14,15 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.video import Video
+from ssltm.errors import DataError
 
 #: offending paths listed in one error message; the count of the rest follows them
 MAX_LISTED = 5
-
-
-class DataError(ValueError):
-    """A data set folder with a defect; the message names the offending files."""
 
 
 def problems_error(what: str, problems: list[str]) -> DataError:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: label value ignored by losses and metrics, in every data set of the suite (the sample contract)
-IGNORE_INDEX = 255
+from ssltm.constants import IGNORE_INDEX
 
 
 @dataclass(frozen=True)
@@ -31,19 +30,3 @@ class DatasetInfo:
         lut[: self.num_classes] = np.asarray(self.palette, np.uint8)
         return lut[label]
 
-
-_REGISTRY: dict[str, DatasetInfo] = {}
-
-
-def register_dataset(info: DatasetInfo) -> DatasetInfo:
-    _REGISTRY[info.name] = info
-    return info
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """The `DatasetInfo` registered under `name` (importing the data modules registers them)."""
-    import ssltm.data  # noqa: F401  (registers every data set)
-
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown data set {name!r}; known: {sorted(_REGISTRY)}")
-    return _REGISTRY[name]

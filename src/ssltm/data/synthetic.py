@@ -23,31 +23,29 @@ from functools import lru_cache
 
 import numpy as np
 
-from ssltm.data.info import DatasetInfo, register_dataset
+from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
 
-SYNTHETIC_INFO = register_dataset(
-    DatasetInfo(
-        name="synthetic",
-        classes=(
-            "background",
-            "disc",
-            "square",
-            "drift_left",
-            "drift_right",
-            "tagged_red",
-            "tagged_blue",
-        ),
-        palette=(
-            (40, 40, 40),
-            (230, 25, 75),
-            (60, 180, 75),
-            (255, 225, 25),
-            (0, 130, 200),
-            (245, 130, 48),
-            (145, 30, 180),
-        ),
-    )
+SYNTHETIC_INFO = DatasetInfo(
+    name="synthetic",
+    classes=(
+        "background",
+        "disc",
+        "square",
+        "drift_left",
+        "drift_right",
+        "tagged_red",
+        "tagged_blue",
+    ),
+    palette=(
+        (40, 40, 40),
+        (230, 25, 75),
+        (60, 180, 75),
+        (255, 225, 25),
+        (0, 130, 200),
+        (245, 130, 48),
+        (145, 30, 180),
+    ),
 )
 
 BACKGROUND, DISC, SQUARE, DRIFT_LEFT, DRIFT_RIGHT, TAGGED_RED, TAGGED_BLUE = range(7)

@@ -10,10 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ssltm.data.info import IGNORE_INDEX
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from ssltm.constants import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 
 def to_tensor_images(images: list[np.ndarray]) -> torch.Tensor:

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from rich.progress import track
 
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler
-from ssltm.data.files import DataError, FileVideo, image_size, problems_error, read_mask, read_rgb
-from ssltm.data.info import IGNORE_INDEX, DatasetInfo
+from ssltm.data.files import FileVideo, image_size, problems_error, read_mask, read_rgb
+from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video
+from ssltm.errors import DataError
 
 LEVELS = ("off", "layout", "full")
 

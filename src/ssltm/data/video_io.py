@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ssltm.data.files import DataError, read_rgb
+from ssltm.data.files import read_rgb
+from ssltm.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}

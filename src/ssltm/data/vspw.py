@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ssltm.data.files import DataError, FileVideo, LabelMapping, problems_error
-from ssltm.data.info import IGNORE_INDEX, DatasetInfo, register_dataset
+from ssltm.constants import IGNORE_INDEX
+from ssltm.data.files import FileVideo, LabelMapping, problems_error
+from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
+from ssltm.errors import DataError
 
 VSPW_CLASSES = (
     "wall", "ceiling", "door", "stair", "ladder", "escalator", "Playground_slide",
@@ -55,7 +57,7 @@ def bit_palette(n: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(colours)
 
 
-VSPW_INFO = register_dataset(DatasetInfo("vspw", VSPW_CLASSES, bit_palette(VSPW_NUM_CLASSES)))
+VSPW_INFO = DatasetInfo("vspw", VSPW_CLASSES, bit_palette(VSPW_NUM_CLASSES))
 VSPW_LABELS = LabelMapping(
     {0: IGNORE_INDEX, 254: IGNORE_INDEX, 255: IGNORE_INDEX} | {v: v - 1 for v in range(1, VSPW_NUM_CLASSES + 1)},
     f"0 (others, ignored), 1..{VSPW_NUM_CLASSES}, 254 or 255 (ignored)",

@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
+from ssltm.errors import ConfigError, NonFiniteLossError
 from ssltm.methods.inference import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
-from ssltm.utils.errors import ConfigError, NonFiniteLossError
 
 SUBSET_KEYS = tuple(f"{name}/mIoU" for name in SUBSETS)
 
@@ -31,7 +31,7 @@ class SegmentationMethod(pl.LightningModule):
     `NonFiniteLossError`; the checkpoints already written are kept.
 
     Args:
-        model: a segmenter: `model(frames, reference) -> {"logits", "aux_logits"}`, both B K H W.
+        model: a segmenter: `model(frames, reference) -> SegmenterOutput` (models/segmenter.py).
         optimizer: partial optimiser, called with the parameters.
         scheduler: partial scheduler, called with the optimiser and `total_steps`; or None.
         num_classes: classes of the data set.
@@ -115,9 +115,9 @@ class SegmentationMethod(pl.LightningModule):
     def supervised_loss(self, outputs: dict, label: torch.Tensor) -> dict[str, torch.Tensor]:
         """Cross-entropy on the query frame, the weighted auxiliary loss and the model's own
         losses (e.g. GCC's mse update), each already weighted by the model."""
-        main = F.cross_entropy(outputs["logits"], label, ignore_index=IGNORE_INDEX)
-        aux = F.cross_entropy(outputs["aux_logits"], label, ignore_index=IGNORE_INDEX)
-        model_losses = outputs.get("losses", {})
+        main = F.cross_entropy(outputs.logits, label, ignore_index=IGNORE_INDEX)
+        aux = F.cross_entropy(outputs.aux_logits, label, ignore_index=IGNORE_INDEX)
+        model_losses = outputs.losses
         total = main + self.aux_weight * aux + sum(model_losses.values())
         return {"loss": total, "ce": main, "aux": aux, **model_losses}
 

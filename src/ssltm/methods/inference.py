@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssltm.models.segmenter import select_frames
+
 
 def window_starts(size: int, crop: int, stride: int) -> list[int]:
     """Start offsets of windows of `crop` every `stride` pixels, the last one flush with the end."""
@@ -55,7 +57,7 @@ class Inference:
             return self.slide(network, frames, reference)
         if frame_indices is not None and hasattr(network, "encode") and hasattr(network, "decode"):
             return shared_frame_logits(network, frames, reference, frame_indices, reference_index)
-        return network(frames, reference)["logits"]
+        return network(frames, reference).logits
 
     def slide(self, network: nn.Module, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         (ch, cw), (sh, sw) = self.crop_size, self.stride
@@ -66,7 +68,7 @@ class Inference:
         total = counts = None
         for y in window_starts(ph, ch, sh):
             for x in window_starts(pw, cw, sw):
-                logits = network(frames[..., y : y + ch, x : x + cw], reference[..., y : y + ch, x : x + cw])["logits"]
+                logits = network(frames[..., y : y + ch, x : x + cw], reference[..., y : y + ch, x : x + cw]).logits
                 if total is None:
                     total = logits.new_zeros((*logits.shape[:2], ph, pw))  # B K H W
                     counts = logits.new_zeros((1, 1, ph, pw))
@@ -79,20 +81,18 @@ def shared_frame_logits(
     network: nn.Module, frames: torch.Tensor, reference: torch.Tensor, frame_indices: torch.Tensor,
     reference_index: torch.Tensor,
 ) -> torch.Tensor:
-    """`network(frames, reference)["logits"]` with every distinct frame of the batch encoded once.
+    """`network(frames, reference).logits` with every distinct frame of the batch encoded once.
 
     frames: B T 3 H W, reference: B 3 H W of one video; frame_indices: B T and reference_index: B,
     the frames' indices in that video. Returns B K H W.
     """
-    all_clip, with_reference = network.frames_needed()
-    clip_ids = frame_indices if all_clip else frame_indices[:, -1:]  # B t
-    clip_images = frames if all_clip else frames[:, -1:]
-    ids = torch.cat([clip_ids, reference_index[:, None]], 1) if with_reference else clip_ids  # B n
-    images = torch.cat([clip_images, reference[:, None]], 1) if with_reference else clip_images  # B n 3 H W
+    needed = network.frames_needed()
+    ids = select_frames(frame_indices, reference_index, needed)  # B n
+    images = select_frames(frames, reference, needed)  # B n 3 H W
     unique, inverse = torch.unique(ids.flatten(), return_inverse=True)  # U, B*n
     # one place where each distinct frame occurs (any one: they hold the same image)
     where = torch.empty_like(unique).scatter_(0, inverse, torch.arange(len(inverse), device=inverse.device))
     features, aux = network.encode(images.flatten(0, 1)[where])  # U C h w, U K h' w'
     inverse = inverse.view(ids.shape)  # B n
-    out = network.decode(features[inverse], aux[inverse], clip_ids.shape[1], tuple(frames.shape[-2:]))
-    return out["logits"]
+    t = needed.clip_frames(frames.shape[1])
+    return network.decode(features[inverse], aux[inverse], t, tuple(frames.shape[-2:])).logits

@@ -27,10 +27,10 @@ from omegaconf import DictConfig, open_dict
 from rich.progress import track
 from torch.utils.data import DataLoader
 
-from ssltm.data.samplers import VideoBatchSampler
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.dataset import ClipDataset
-from ssltm.data.info import IGNORE_INDEX
 from ssltm.data.pseudo_labels import write_pseudo_label
+from ssltm.data.samplers import VideoBatchSampler
 from ssltm.methods.inference import Inference
 from ssltm.methods.mean_teacher import pseudo_labels
 from ssltm.methods.supervised import SupervisedMethod

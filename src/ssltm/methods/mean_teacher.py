@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric
 from ssltm.methods.base import SegmentationMethod
 from ssltm.methods.inference import Inference
@@ -134,17 +134,17 @@ class MeanTeacherMethod(SegmentationMethod):
         losses = self.supervised_loss(outputs, labelled["label"])
 
         with torch.no_grad():
-            teacher_logits = self.teacher(unlabelled["frames"], unlabelled["reference"])["logits"]
+            teacher_logits = self.teacher(unlabelled["frames"], unlabelled["reference"]).logits
             targets, confidence = pseudo_labels(teacher_logits, self.confidence_threshold)
         frames, reference = self.strong_view(unlabelled["frames"], unlabelled["reference"])
         student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
-        unsup = self.unsupervised_loss(student["logits"], targets)
+        unsup = self.unsupervised_loss(student.logits, targets)
         weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
-        model_losses = sum(student["losses"].values()) if student["losses"] else 0.0
+        model_losses = sum(student.losses.values()) if student.losses else 0.0
         total = losses["loss"] + weight * unsup + model_losses
         self.keep_panel(  # an unlabelled clip: what the teacher taught the student
             frame=unlabelled["frames"][:, -1], ground_truth=unlabelled.get("hidden_label"),
-            student_logits=student["logits"], teacher_logits=teacher_logits, pseudo_label=targets,
+            student_logits=student.logits, teacher_logits=teacher_logits, pseudo_label=targets,
             confidence=confidence,
         )
 

@@ -22,11 +22,12 @@ from torch import nn
 from ssltm.data.clips import ClipSampler
 from ssltm.data.transforms import ClipTransform, to_tensor_images
 from ssltm.methods.inference import Inference
+from ssltm.models.segmenter import select_frames
 
 
 class StreamingSegmenter:
     """Args:
-    network: a segmenter, `network(frames B T 3 H W, reference B 3 H W)["logits"]`.
+    network: a segmenter, `network(frames B T 3 H W, reference B 3 H W).logits`.
     sampler: which earlier frames make the clip and the reference of a frame.
     transform: the evaluation transform (normalisation) of the data the network was trained on.
     inference: whole frame or sliding window, as in evaluation.
@@ -82,9 +83,8 @@ class StreamingSegmenter:
         return logits[0].float().cpu()
 
     def _decode_cached(self, indices: list[int], reference: int, size: tuple[int, int]) -> torch.Tensor:
-        all_clip, with_reference = self.network.frames_needed()
-        wanted = (indices if all_clip else indices[-1:]) + ([reference] if with_reference else [])
+        needed = self.network.frames_needed()
+        wanted = select_frames(torch.tensor([indices]), torch.tensor([reference]), needed)[0].tolist()  # n
         features = torch.cat([self.frames[i][0] for i in wanted])[None]  # 1 n C h w
         aux = torch.cat([self.frames[i][1] for i in wanted])[None]  # 1 n K h' w'
-        t = len(indices) if all_clip else 1
-        return self.network.decode(features, aux, t, size)["logits"]  # 1 K H W
+        return self.network.decode(features, aux, needed.clip_frames(len(indices)), size).logits  # 1 K H W

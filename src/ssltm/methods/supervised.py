@@ -16,7 +16,7 @@ class SupervisedMethod(SegmentationMethod):
         labelled = batch["labelled"]
         outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
         losses = self.supervised_loss(outputs, labelled["label"])
-        self.keep_panel(frame=labelled["frames"][:, -1], ground_truth=labelled["label"], student_logits=outputs["logits"])
+        self.keep_panel(frame=labelled["frames"][:, -1], ground_truth=labelled["label"], student_logits=outputs.logits)
         batch_size = labelled["label"].shape[0]
         self.log("train/loss", losses["loss"], prog_bar=True, batch_size=batch_size)
         self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"}, batch_size=batch_size)

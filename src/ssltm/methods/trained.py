@@ -15,9 +15,10 @@ from torch import nn
 from ssltm.data.clips import ClipSampler
 from ssltm.data.info import DatasetInfo
 from ssltm.data.transforms import ClipTransform
+from ssltm.errors import CheckpointError
 from ssltm.methods.inference import Inference
 from ssltm.methods.streaming import StreamingSegmenter
-from ssltm.utils.checkpoints import CheckpointError, load_checkpoint, stored_run_config
+from ssltm.utils.checkpoints import load_checkpoint, stored_run_config
 
 NETWORKS = ("eval", "student", "teacher")
 

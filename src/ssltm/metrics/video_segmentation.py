@@ -1,5 +1,6 @@
 """The suite's evaluation in one object: mIoU, per-class IoU, mVC_8 and mVC_16; optionally mIoU on
-the "noisy" and "clean" subsets of the frames (supp. Fig. 4b; see `reference_subset`)."""
+the "noisy" and "clean" subsets of the frames (supp. Fig. 4b; the data set codes each frame:
+`ssltm.data.dataset.reference_subset`)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,6 @@ from ssltm.metrics.video_consistency import VideoConsistency
 
 VC_LENGTHS = (8, 16)
 SUBSETS = ("clean", "noisy")  # subset code 0, 1 (-1: unknown, in neither)
-
-
-def reference_subset(query_label: torch.Tensor, reference_label: torch.Tensor | None, ignore_index: int = 255) -> int:
-    """1 ("noisy") when the reference frame's ground truth holds a class absent from the query
-    frame's, 0 ("clean") otherwise, -1 when the reference has no ground truth. Noisy frames are
-    those where context taken from the reference can mislead the query (the paper's Fig. 4b)."""
-    if reference_label is None:
-        return -1
-    query = set(query_label.unique().tolist()) - {ignore_index}
-    reference = set(reference_label.unique().tolist()) - {ignore_index}
-    return int(bool(reference - query))
 
 
 class VideoSegmentationMetrics(nn.Module):

@@ -14,9 +14,7 @@ import timm
 import torch
 from torch import nn
 
-
-class BackboneCheckpointError(ValueError):
-    """A backbone checkpoint that is missing, unreadable or does not fit the architecture."""
+from ssltm.errors import BackboneCheckpointError
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -24,7 +24,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ssltm.data.info import IGNORE_INDEX
+from ssltm.constants import IGNORE_INDEX
 from ssltm.models.context import ContextAttention
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.heads import AuxHead, ClassifierHead, FusionNeck, upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class PerFrameSegmenter(nn.Module):
@@ -40,7 +41,7 @@ class PerFrameSegmenter(nn.Module):
 
     def forward(
         self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
-    ) -> dict:
+    ) -> SegmenterOutput:
         """frames: B T 3 H W, reference: B 3 H W (unused) -> logits and aux_logits, B K H W.
 
         `memory_labels` is accepted for a uniform interface and unused (no memory here)."""
@@ -49,4 +50,4 @@ class PerFrameSegmenter(nn.Module):
         features = self.backbone(query)
         logits = self.head(self.neck(features, size))  # B K H/8 W/8
         aux = self.aux_head(features[self.aux_level])
-        return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size), "losses": {}}
+        return SegmenterOutput(upsample_to(logits, size), upsample_to(aux, size))

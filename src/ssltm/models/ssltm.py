@@ -28,6 +28,7 @@ from ssltm.models.backbones import TimmBackbone
 from ssltm.models.context import FrameContextEnhancement
 from ssltm.models.gcc import GlobalCategoryContext
 from ssltm.models.heads import AuxHead, ClassifierHead, ConvNormAct, FusionNeck, upsample_to
+from ssltm.models.segmenter import FramesNeeded, SegmenterOutput, select_frames
 from ssltm.models.stt import SpatialTemporalTransformer
 
 
@@ -126,33 +127,33 @@ class SSLTM(nn.Module):
         pyramid = self.backbone(images)
         return self.neck(pyramid, tuple(images.shape[-2:])), self.aux_head(pyramid[self.aux_level])
 
-    def frames_needed(self) -> tuple[bool, bool]:
-        """(all T clip frames, the reference frame): which frames `decode` reads besides the query."""
-        return self.stt is not None, self.uses_reference
+    def frames_needed(self) -> FramesNeeded:
+        """Which frames `decode` reads besides the query: all T clip frames with STT, the
+        reference frame with RFCE."""
+        return FramesNeeded(all_clip=self.stt is not None, reference=self.uses_reference)
 
     def forward(
         self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
-    ) -> dict:
+    ) -> SegmenterOutput:
         """frames: B T 3 H W (query last); reference: B 3 H W; memory_labels: B H W labels of the
         query frame for the GCC update (training only), IGNORE_INDEX where unknown.
 
-        Returns logits and aux_logits (B K H W, the query frame) and `losses`, the model's own
+        Returns the query frame's logits and aux_logits (B K H W) and `losses`, the model's own
         weighted losses (GCC's mse update).
         """
         B = frames.shape[0]
-        # frames the backbone must see: the T clip frames (all of them only with STT) + reference
-        clip = frames if self.stt is not None else frames[:, -1:]
-        images = torch.cat([clip, reference[:, None]], 1) if self.uses_reference else clip
+        needed = self.frames_needed()
+        images = select_frames(frames, reference, needed)  # B n 3 H W
         features, aux = self.encode(images.flatten(0, 1))
-        return self.decode(features.unflatten(0, (B, -1)), aux.unflatten(0, (B, -1)), clip.shape[1],
-                           tuple(frames.shape[-2:]), memory_labels)
+        return self.decode(features.unflatten(0, (B, -1)), aux.unflatten(0, (B, -1)),
+                           needed.clip_frames(frames.shape[1]), tuple(frames.shape[-2:]), memory_labels)
 
     def decode(
         self, features: torch.Tensor, aux: torch.Tensor, t: int, size: tuple[int, int],
         memory_labels: torch.Tensor | None = None,
-    ) -> dict:
+    ) -> SegmenterOutput:
         """features: B n C h w and aux: B n K h' w' of the n encoded frames: the t clip frames
-        (the query last), then the reference when RFCE reads it. Returns `forward`'s dict."""
+        (the query last), then the reference when RFCE reads it (`select_frames`)."""
         B, n = features.shape[:2]
         if self.stt is not None:
             query = self.stt(features[:, :t], query_only=True)[:, 0]  # B C h w
@@ -174,8 +175,4 @@ class SSLTM(nn.Module):
             if labels is not None:
                 losses["gcc"] = self.gcc_cfg.loss_weight * gcc_loss
         logits = self.head(self.fuse(torch.cat(parts, 1)))  # B K h w
-        return {
-            "logits": upsample_to(logits, size),
-            "aux_logits": upsample_to(aux[:, t - 1], size),
-            "losses": losses,
-        }
+        return SegmenterOutput(upsample_to(logits, size), upsample_to(aux[:, t - 1], size), losses)

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import torch
 
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing or was not written by this suite's training."""
+from ssltm.errors import CheckpointError
 
 
 def load_checkpoint(path: str | Path) -> dict:

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from ssltm.utils.errors import ConfigError
+from ssltm.errors import ConfigError
 
 
 def _int_at_least(low: int) -> Callable[[Any], bool]:

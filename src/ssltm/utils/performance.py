@@ -6,7 +6,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from ssltm.utils.errors import ConfigError
+from ssltm.errors import ConfigError
 
 MATMUL_PRECISIONS = ("highest", "high", "medium")
 

@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 
-from ssltm.utils.errors import ConfigError
+from ssltm.errors import ConfigError
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 

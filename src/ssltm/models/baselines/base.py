@@ -8,6 +8,7 @@ from torch import nn
 
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.heads import AuxHead, ClassifierHead, FusionNeck, upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class ImageSegmenter(nn.Module):
@@ -45,12 +46,12 @@ class ImageSegmenter(nn.Module):
 
     def forward(
         self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
-    ) -> dict:
+    ) -> SegmenterOutput:
         """frames: B T 3 H W (the query last); reference and memory_labels unused."""
         query = frames[:, -1]
         size = tuple(query.shape[-2:])
         _, logits, aux = self.segment(query)
-        return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size), "losses": {}}
+        return SegmenterOutput(upsample_to(logits, size), upsample_to(aux, size))
 
 
 def check_heads(channels: int, num_heads: int) -> None:

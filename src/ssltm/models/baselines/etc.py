@@ -12,12 +12,12 @@ RAFT (random or local weights) or is zero (`model.flow.source=zero`).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.baselines.base import NeckSegmenter
 from ssltm.models.baselines.flow import FlowEstimator, flow_warp
 from ssltm.models.heads import upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 def temporal_consistency_loss(probs: torch.Tensor, previous_probs: torch.Tensor, flow: torch.Tensor,
@@ -41,17 +41,19 @@ class ETC(NeckSegmenter):
         self.loss_weight = loss_weight
         self.alpha = alpha
 
-    def forward(self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None) -> dict:
+    def forward(
+        self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
+    ) -> SegmenterOutput:
         current = frames[:, -1]
         size = tuple(current.shape[-2:])
         if not (self.training and frames.shape[1] > 1 and self.loss_weight > 0):
             _, logits, aux = self.segment(current)
-            return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(aux, size), "losses": {}}
+            return SegmenterOutput(upsample_to(logits, size), upsample_to(aux, size))
         previous = frames[:, -2]
         _, logits, aux = self.segment(torch.cat([current, previous]))
         logits = upsample_to(logits, size)
         now, before = logits.chunk(2)
         flow = self.flow(current, previous)
         loss = temporal_consistency_loss(now.softmax(1), before.softmax(1), flow, current, previous, self.alpha)
-        return {"logits": now, "aux_logits": upsample_to(aux.chunk(2)[0], size),
-                "losses": {"temporal": self.loss_weight * loss}}
+        return SegmenterOutput(now, upsample_to(aux.chunk(2)[0], size),
+                               {"temporal": self.loss_weight * loss})

@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.optical_flow import raft_large, raft_small
 
-from ssltm.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from ssltm.models.backbones import BackboneCheckpointError, read_state_dict
+from ssltm.constants import IMAGENET_MEAN, IMAGENET_STD
+from ssltm.errors import BackboneCheckpointError
+from ssltm.models.backbones import read_state_dict
 
 SOURCES = {"raft_small": raft_small, "raft_large": raft_large}
 MIN_SIDE = 128  # RAFT downsamples by 8, then its correlation pyramid by 8 more

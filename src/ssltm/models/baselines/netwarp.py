@@ -18,6 +18,7 @@ from ssltm.models.backbones import TimmBackbone
 from ssltm.models.baselines.base import NeckSegmenter
 from ssltm.models.baselines.flow import FlowEstimator, flow_warp, resize_flow
 from ssltm.models.heads import upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class FlowCNN(nn.Module):
@@ -49,7 +50,9 @@ class NetWarp(NeckSegmenter):
         self.current_weight = nn.Parameter(torch.ones(1, channels, 1, 1))
         self.warped_weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
 
-    def forward(self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None) -> dict:
+    def forward(
+        self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
+    ) -> SegmenterOutput:
         """frames: B T 3 H W; the query is the last frame and the previous one frames[:, -2]
         (the query itself when T = 1)."""
         current, previous = frames[:, -1], frames[:, -2 if frames.shape[1] > 1 else -1]
@@ -61,4 +64,4 @@ class NetWarp(NeckSegmenter):
         warped = flow_warp(before, resize_flow(flow, tuple(now.shape[-2:])))
         fused = self.current_weight * now + self.warped_weight * warped
         aux = self.aux_head(pyramid[self.aux_level].chunk(2)[0])
-        return {"logits": upsample_to(self.head(fused), size), "aux_logits": upsample_to(aux, size), "losses": {}}
+        return SegmenterOutput(upsample_to(self.head(fused), size), upsample_to(aux, size))

@@ -12,6 +12,7 @@ from torch import nn
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.baselines.base import ImageSegmenter
 from ssltm.models.heads import ClassifierHead, ConvNormAct, FusionNeck, upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class ObjectContext(nn.Module):
@@ -53,8 +54,10 @@ class OCRNet(ImageSegmenter):
         features = self.context(pixels, regions)
         return features, self.head(features), regions
 
-    def forward(self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None) -> dict:
+    def forward(
+        self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
+    ) -> SegmenterOutput:
         query = frames[:, -1]
         size = tuple(query.shape[-2:])
         _, logits, regions = self.segment(query)
-        return {"logits": upsample_to(logits, size), "aux_logits": upsample_to(regions, size), "losses": {}}
+        return SegmenterOutput(upsample_to(logits, size), upsample_to(regions, size))

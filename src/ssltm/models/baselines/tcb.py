@@ -18,6 +18,7 @@ from torch import nn
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.baselines.base import NeckSegmenter, check_heads
 from ssltm.models.heads import ConvNormAct, upsample_to
+from ssltm.models.segmenter import SegmenterOutput
 
 
 class TemporalContextBlending(nn.Module):
@@ -49,7 +50,9 @@ class TCB(NeckSegmenter):
         super().__init__(backbone, num_classes, channels, aux_level, dropout)
         self.blending = TemporalContextBlending(channels, num_heads, pool)
 
-    def forward(self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None) -> dict:
+    def forward(
+        self, frames: torch.Tensor, reference: torch.Tensor, memory_labels: torch.Tensor | None = None
+    ) -> SegmenterOutput:
         """frames: B T 3 H W (the query last); with T = 1 there is no context and TCB is per-frame."""
         B, T = frames.shape[:2]
         size = tuple(frames.shape[-2:])
@@ -57,4 +60,4 @@ class TCB(NeckSegmenter):
         features = self.decode(pyramid, size).unflatten(0, (B, T))  # B T C h w
         fused = self.blending(features[:, -1], features[:, :-1]) if T > 1 else features[:, -1]
         aux = self.aux_head(pyramid[self.aux_level].unflatten(0, (B, T))[:, -1])
-        return {"logits": upsample_to(self.head(fused), size), "aux_logits": upsample_to(aux, size), "losses": {}}
+        return SegmenterOutput(upsample_to(self.head(fused), size), upsample_to(aux, size))

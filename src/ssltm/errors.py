@@ -1,11 +1,19 @@
 """Errors caused by the user's input (data, checkpoints, options): the entry points print them as
-one clear line instead of a traceback."""
+one clear line instead of a traceback. Every layer raises them; this file imports nothing above."""
 
 from __future__ import annotations
 
-from ssltm.data.files import DataError
-from ssltm.models.backbones import BackboneCheckpointError
-from ssltm.utils.checkpoints import CheckpointError
+
+class DataError(ValueError):
+    """A data set folder with a defect; the message names the offending files."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing or was not written by this suite's training."""
+
+
+class BackboneCheckpointError(ValueError):
+    """A backbone checkpoint that is missing, unreadable or does not fit the architecture."""
 
 
 class ConfigError(ValueError):
