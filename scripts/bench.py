@@ -37,17 +37,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("SSLTM_ROOT", str(ROOT))
-sys.path.insert(0, str(ROOT / "src"))
 
-import torch  # noqa: E402
-from einops import rearrange  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import torch
+from einops import rearrange
+from hydra.utils import instantiate
+from rich.console import Console
+from rich.table import Table
 
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.models.stt import (  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.models.stt import (
     STTBlock,
     crop_padding,
     fit_window,
@@ -56,7 +54,7 @@ from ssltm.models.stt import (  # noqa: E402
     window_partition,
     window_reverse,
 )
-from ssltm.utils.config import compose_config  # noqa: E402
+from ssltm.runs.config import compose_config
 
 console = Console()
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -447,7 +445,7 @@ def bench_roofline(args) -> dict:
 
 # --- inference -----------------------------------------------------------------------------------
 def bench_inference(args) -> dict:
-    from ssltm.methods.streaming import StreamingSegmenter
+    from ssltm.inference.streaming import StreamingSegmenter
 
     frames = args.video_frames
     cfg = compose_config("train", [f"data.source.num_frames={frames}", "data.source.val_videos=1", *args.overrides],

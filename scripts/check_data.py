@@ -10,21 +10,19 @@ offending files. Exit code 0 when every split is sound, 1 otherwise.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
-from hydra.utils import instantiate  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+from hydra.utils import instantiate
+from rich.console import Console
+from rich.table import Table
 
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.validate import SplitReport, check_split  # noqa: E402
-from ssltm.errors import DataError  # noqa: E402
-from ssltm.utils.config import compose_config  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.data.validate import SplitReport, check_split
+from ssltm.errors import DataError
+from ssltm.runs.config import compose_config
 
 
 def summary_table(reports: list[SplitReport], classes: list[str]) -> Table:

@@ -9,20 +9,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
-from hydra.utils import instantiate  # noqa: E402
+from hydra.utils import instantiate
 
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.video_io import Mp4Writer  # noqa: E402
-from ssltm.errors import DataError  # noqa: E402
-from ssltm.utils.config import compose_config  # noqa: E402
-from ssltm.visualize import save_png  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.data.video_io import Mp4Writer
+from ssltm.errors import DataError
+from ssltm.inference.visualize import save_png
+from ssltm.runs.config import compose_config
 
 OPTIONS = {"out": None, "split": "val", "video": "0", "frames": None, "fps": "10"}
 

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ssltm.data.synthetic import TEMPORAL_PAIRS
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
-from ssltm.utils.config import compose_config
+from ssltm.runs.config import compose_config
 
 
 def flickering(label: np.ndarray, rng: np.random.Generator) -> np.ndarray:

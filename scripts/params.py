@@ -12,20 +12,18 @@ markdown) every model of conf/model on the paper's and the CPU backbones, with t
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 
-from hydra.utils import instantiate  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-from torch import nn  # noqa: E402
+from hydra.utils import instantiate
+from rich.console import Console
+from rich.table import Table
+from torch import nn
 
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.utils.config import compose_config  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.runs.config import compose_config
 
 #: supplementary Table 1 (VSPW, Swin-S backbone), in millions of parameters
 PAPER_PARAMS_M = {

@@ -25,7 +25,7 @@ from rich.progress import track
 from ssltm.data.vspw import VSPW_CLASSES, VSPW_NUM_CLASSES, read_split_file, remap_vspw_mask
 from ssltm.errors import DataError
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
-from ssltm.utils.reporting import print_result, write_metrics
+from ssltm.runs.reporting import print_result, write_metrics
 
 
 class ScoreError(ValueError):

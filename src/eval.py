@@ -7,27 +7,25 @@ run's output folder and prints a table.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.console import Console
 
-import hydra  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
-from rich.console import Console  # noqa: E402
-
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.errors import USER_ERRORS, CheckpointError, user_error_message  # noqa: E402
-from ssltm.utils.checkpoints import load_run_config  # noqa: E402
-from ssltm.utils.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers  # noqa: E402
-from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.errors import USER_ERRORS, CheckpointError, user_error_message
+from ssltm.runs.checkpoints import load_checkpoint, restore_method, stored_run_config
+from ssltm.runs.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers
+from ssltm.runs.reporting import print_result, write_metrics
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
     """Evaluate `cfg.ckpt_path` on `cfg.data.split`; returns the result and the objects."""
-    stored = load_run_config(cfg.ckpt_path)
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    stored = stored_run_config(checkpoint, cfg.ckpt_path)
     with open_dict(cfg):
         for key in RUN_DEFINITION:
             given = cfg.get(key)
@@ -45,10 +43,10 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
             f"the checkpoint predicts {cfg.model.num_classes} classes but data "
             f"{datamodule.info.name!r} has {datamodule.info.num_classes}"
         )
-    method = instantiate(cfg.method, model=instantiate(cfg.model))
+    method = restore_method(cfg, checkpoint, cfg.ckpt_path)
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
-    trainer.validate(method, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
+    trainer.validate(method, datamodule=datamodule, verbose=False)
     finish_loggers(loggers)
     result = method.last_eval
     names = result["class_names"]

@@ -5,34 +5,31 @@
 
 Frames are read one at a time and segmented with the temporal context of evaluation (clip and
 reference frame from the earlier frames), so memory stays flat on long videos. The outputs are
-listed in `ssltm/prediction.py`.
+listed in `ssltm/inference/prediction.py`.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+import hydra
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import Progress
 
-import hydra  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.data.video_io import FrameReader  # noqa: E402
-from ssltm.errors import (  # noqa: E402
+import ssltm  # noqa: F401  (registers config resolvers)
+from ssltm.data.video_io import FrameReader
+from ssltm.errors import (
     USER_ERRORS,
-    CheckpointError,  # noqa: E402
+    CheckpointError,
     ConfigError,
     user_error_message,
 )
-from ssltm.methods.trained import load_trained  # noqa: E402
-from ssltm.prediction import Comparison, PredictionWriter  # noqa: E402
-from ssltm.utils.diskstats import write_json  # noqa: E402
+from ssltm.inference.prediction import Comparison, PredictionWriter
+from ssltm.runs.checkpoints import load_trained
+from ssltm.utils.diskstats import write_json
 
 
 def resolve_device(name: str) -> str:

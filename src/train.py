@@ -5,39 +5,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("SSLTM_ROOT", str(Path(__file__).resolve().parents[1]))
+import hydra
+from omegaconf import DictConfig
 
-import hydra  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-from hydra.utils import instantiate  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from rich.console import Console  # noqa: E402
-
-import ssltm  # noqa: E402,F401  (registers config resolvers)
-from ssltm.errors import USER_ERRORS, user_error_message  # noqa: E402
-from ssltm.methods.iterative import run_iterative  # noqa: E402
-from ssltm.utils.config_checks import check_built, check_config  # noqa: E402
-from ssltm.utils.diskstats import disk_usage, write_json  # noqa: E402
-from ssltm.utils.lightning import (  # noqa: E402
-    RunConfigInCheckpoint,
-    finish_loggers,
-    instantiate_list,
-    instantiate_loggers,
-)
-from ssltm.utils.performance import apply_performance  # noqa: E402
-from ssltm.utils.reporting import print_result, write_metrics  # noqa: E402
-from ssltm.utils.resume import (  # noqa: E402
-    InterruptCheckpoint,
-    RandomState,
-    TrainingInterrupted,
-    resolve_checkpoint,
-)
+import ssltm  # noqa: F401  (registers the config resolvers)
+from ssltm.errors import USER_ERRORS, user_error_message
+from ssltm.runs.fit import fit
+from ssltm.runs.iterative import run_iterative
+from ssltm.runs.resume import TrainingInterrupted
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
@@ -46,73 +24,8 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     Returns the final evaluation (also written to `<output_dir>/metrics.json`) and the objects.
     """
     if cfg.get("iterative"):
-        return run_iterative(cfg, fit)
+        return run_iterative(cfg)
     return fit(cfg)
-
-
-def save_final_checkpoint(trainer: pl.Trainer, path: Path) -> str | None:
-    """Write the final state to `path` (`last.ckpt`) unless the last-checkpoint callback already
-    saved it at this step; None when nothing is saved (fast_dev_run, no checkpoint callback)."""
-    writers = [cb for cb in trainer.checkpoint_callbacks
-               if Path(cb.dirpath or "") == path.parent and cb.filename == path.stem]
-    if trainer.fast_dev_run or not writers:
-        return None
-    if not (path.is_file() and getattr(writers[0], "_last_global_step_saved", -1) == trainer.global_step):
-        trainer.save_checkpoint(path)
-    return str(path)
-
-
-def fit(cfg: DictConfig) -> tuple[dict, dict]:
-    """Fit the method on the data module and report the evaluation of its FINAL weights (no
-    checkpoint is chosen on the split that is reported). `checkpoints/last.ckpt` holds those
-    weights. Also writes `method_stats.json` (wall time, bytes written to disk)."""
-    start = time.perf_counter()
-    check_config(cfg)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
-    check_built(model, datamodule.info.num_classes, cfg.data.get("train_transform", {}).get("crop_size"))
-    apply_performance(model, cfg.get("performance"))
-    method = instantiate(cfg.method, model=model)
-    datamodule.use_unlabelled = method.uses_unlabelled
-    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(),
-                 InterruptCheckpoint()]
-    loggers = instantiate_loggers(cfg.get("logger"))
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-
-    output_dir = Path(cfg.paths.output_dir)
-    try:
-        trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
-        final = save_final_checkpoint(trainer, output_dir / "checkpoints" / "last.ckpt")
-        if not trainer.fast_dev_run and method.last_eval_step != trainer.global_step:
-            trainer.validate(method, datamodule=datamodule, verbose=False)  # the final weights
-    finally:
-        finish_loggers(loggers)
-    result = method.last_eval
-    objects = dict(cfg=cfg, datamodule=datamodule, method=method, trainer=trainer)
-    if trainer.global_rank != 0:  # the other processes of a multi-process run write nothing
-        return result or {}, objects
-    stats = {"method": type(method).__name__, "wall_seconds": time.perf_counter() - start,
-             "disk_bytes": disk_usage(output_dir), "parameters": sum(p.numel() for p in model.parameters())}
-    write_json(output_dir / "method_stats.json", stats)
-    if result is None:  # no evaluation ran (e.g. limit_val_batches=0)
-        return {}, objects
-    names = result["class_names"]
-    path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=final, split=datamodule.split)
-    console = Console()
-    print_result(result, names, title=f"{datamodule.split} (final weights, step {trainer.global_step})",
-                 console=console)
-    console.print(
-        f"{datamodule.split} mIoU {100 * result['mIoU']:.2f}  mVC_8 {100 * result['mVC8']:.2f}  "
-        f"mVC_16 {100 * result['mVC16']:.2f}\noutput folder: {output_dir}\nmetrics: {path}"
-        + (f"\nfinal checkpoint: {final}" if final else ""),
-        soft_wrap=True,
-    )
-    return result, objects
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -16,13 +16,12 @@ from omegaconf import DictConfig, open_dict
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 SHARED = ROOT.parent / "shared"
-os.environ.setdefault("SSLTM_ROOT", str(ROOT))
 os.environ.setdefault("WANDB_MODE", "offline")
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import ssltm  # noqa: E402  (registers config resolvers)
-import ssltm.utils.config  # noqa: E402
+import ssltm.runs.config  # noqa: E402
 
 #: overrides that make every run small: tiny backbone, tiny synthetic videos, no workers
 SMALL = [
@@ -46,7 +45,7 @@ SMALL = [
 
 def compose_config(config_name: str, overrides: list[str], output_dir: Path, **kwargs) -> DictConfig:
     """Compose `conf/<config_name>.yaml` with overrides; all outputs go to `output_dir`."""
-    cfg = ssltm.utils.config.compose_config(config_name, overrides, output_dir, **kwargs)
+    cfg = ssltm.runs.config.compose_config(config_name, overrides, output_dir, **kwargs)
     with open_dict(cfg):
         cfg.paths.log_dir = str(output_dir)
     return cfg

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ssltm.methods.inference import Inference, window_starts
+from ssltm.inference.passes import Inference, window_starts
 from ssltm.models.segmenter import SegmenterOutput
 
 
@@ -61,7 +61,7 @@ def test_evaluation_batches_encode_each_frame_once_with_the_same_logits(variant,
     from conftest import SMALL, compose_config
     from hydra.utils import instantiate
 
-    from ssltm.methods.inference import Inference
+    from ssltm.inference.passes import Inference
 
     cfg = compose_config("train", [*SMALL, "data.eval_batch_size=6", "data.clip.eval_distance=3", *variant], tmp_path)
     datamodule = instantiate(cfg.data)

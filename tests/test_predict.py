@@ -23,9 +23,9 @@ from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_io import FrameReader, Mp4Writer
 from ssltm.errors import DataError
-from ssltm.methods.streaming import StreamingSegmenter
-from ssltm.prediction import Comparison
-from ssltm.visualize import confusion_matrix_image, overlay, panel
+from ssltm.inference.prediction import Comparison
+from ssltm.inference.streaming import StreamingSegmenter
+from ssltm.inference.visualize import confusion_matrix_image, overlay, panel
 
 INFO = DatasetInfo("two", ("road", "car"), ((10, 20, 30), (200, 100, 0)))
 
@@ -274,7 +274,7 @@ def test_pictures_go_to_tensorboard_too(tmp_path):
 
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    from ssltm.callbacks import log_picture
+    from ssltm.runs.callbacks import log_picture
 
     logger = TensorBoardLogger(tmp_path, name=None, version="")
     log_picture(SimpleNamespace(loggers=[logger], global_step=7), "val/panel", np.zeros((8, 8, 3), np.uint8))

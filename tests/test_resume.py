@@ -16,8 +16,8 @@ import torch
 
 import train as train_entry
 from ssltm.errors import ConfigError, NonFiniteLossError
-from ssltm.utils.checkpoint_io import TEMP_PREFIX
-from ssltm.utils.resume import TrainingInterrupted
+from ssltm.runs.atomic_checkpoint_io import TEMP_PREFIX
+from ssltm.runs.resume import TrainingInterrupted
 
 #: a Mean Teacher run with the GCC (mse), 3 steps an epoch, 2 epochs; batches from a worker process
 RUN = ["method=mean_teacher", "data.steps_per_epoch=3", "trainer.max_epochs=2", "data.num_workers=1",
@@ -64,7 +64,7 @@ def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_nam
 
 
 def test_auto_resumes_when_there_is_a_checkpoint_and_starts_fresh_otherwise(tmp_path):
-    from ssltm.utils.resume import resolve_checkpoint
+    from ssltm.runs.resume import resolve_checkpoint
 
     assert resolve_checkpoint("auto", tmp_path) is None
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -115,7 +115,7 @@ KILLED_WHILE_SAVING = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     import torch
-    from ssltm.utils.checkpoint_io import AtomicCheckpointIO
+    from ssltm.runs.atomic_checkpoint_io import AtomicCheckpointIO
 
     class Slow:  # pickled in the middle of the checkpoint: tells the test, then waits to be killed
         def __reduce__(self):

@@ -180,3 +180,12 @@ def test_validation_frequency_does_not_change_the_training_trajectory(train_cfg_
     assert weights[0].keys() == weights[1].keys()
     for key in weights[0]:
         assert torch.equal(weights[0][key], weights[1][key]), key
+
+
+def test_a_data_set_of_two_frame_videos_trains_with_a_warning_naming_them(train_cfg_factory):
+    """Clips of 4 frames from videos of 2: the sampler repeats the first frame, as at any video's
+    start; the data check warns and names the videos instead of stopping."""
+    cfg = train_cfg_factory("data.source.num_frames=2", "data.clip.num_frames=4", "trainer.fast_dev_run=true")
+    with pytest.warns(UserWarning, match=r"shorter than a clip of data.clip .*needs 4 frames.*has 2"):
+        result, _ = train_entry.run(cfg)
+    assert 0.0 <= result["mIoU"] <= 1.0

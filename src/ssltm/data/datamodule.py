@@ -160,11 +160,13 @@ class VideoDataModule(pl.LightningDataModule):
                 pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
             )
 
-    def _loader(self, dataset: ClipDataset, batch_size: int, stream: int | None = None) -> DataLoader:
+    def _loader(self, dataset: ClipDataset, batch_size: int, stream: int | None = None,
+                all_videos: bool = False) -> DataLoader:
         """Training batches of stream `stream` (fixed-length epochs, with replacement), or
-        evaluation batches video by video when `stream` is None."""
+        evaluation batches video by video when `stream` is None (this process's share of the
+        videos, or all of them with `all_videos`)."""
         if stream is None:
-            batches = VideoBatchSampler(dataset.items, batch_size)
+            batches = VideoBatchSampler(dataset.items, batch_size, *((0, 1) if all_videos else ()))
         else:
             batches = TrainBatchSampler(len(dataset), batch_size, self.steps_per_epoch, self.position,
                                         self.seed, stream)
@@ -199,6 +201,16 @@ class VideoDataModule(pl.LightningDataModule):
                 )
             loaders["unlabelled"] = self._loader(self.unlabelled_set, self.unlabelled_batch_size, stream=1)
         return CombinedLoader(loaders, mode="min_size")
+
+    def unlabelled_eval_dataloader(self) -> DataLoader:
+        """Every unlabelled training frame, video by video, with the evaluation transform and no
+        label: what a teacher pseudo-labels (iterative self-training). All videos in any process."""
+        if self.unlabelled_set is None:
+            self.setup("fit")
+        frames = self.unlabelled_set
+        dataset = ClipDataset(frames.videos, frames.items, self.clip, self.eval_transform, train=False,
+                              with_label=False)
+        return self._loader(dataset, self.eval_batch_size, all_videos=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.eval_set, self.eval_batch_size)

@@ -2,18 +2,20 @@
 
 Levels (`data.validate`):
     layout  the source's own layout checks (missing folders or split files, frames without masks,
-            masks without frames), then: an empty split, videos too short for the clip settings,
-            frames of one video with different sizes, masks whose size differs from their frame.
+            masks without frames), then: an empty split, frames of one video with different sizes, masks whose size differs from their frame.
             Sizes come from file headers, so this is cheap even for VSPW.
     full    layout, then every frame and mask is decoded: unreadable or truncated files and label
             values outside the data set's range are found, and the class histogram is counted.
     off     nothing.
-Every defect found is collected, and one `DataError` lists the first few with their paths.
+Every defect found is collected, and one `DataError` lists the first few with their paths. Videos
+shorter than a clip are no defect: they get a warning naming them and are served with clamped
+frame indices.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -22,7 +24,7 @@ from rich.progress import track
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler
-from ssltm.data.files import FileVideo, image_size, problems_error, read_mask, read_rgb
+from ssltm.data.files import MAX_LISTED, FileVideo, image_size, problems_error, read_mask, read_rgb
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video
 from ssltm.errors import DataError
@@ -78,12 +80,7 @@ def check_videos(
 
     problems: list[str] = []
     if clip is not None:
-        span = (clip.num_frames - 1) * clip.step + 1
-        problems += [
-            f"video too short for data.clip (num_frames={clip.num_frames}, step={clip.step} needs "
-            f"{span} frames): {_name(v)} has {v.num_frames}"
-            for v in videos if v.num_frames < span
-        ]
+        warn_short_videos(videos, clip, where)
 
     def check(video: Video) -> tuple[list[str], np.ndarray | None]:
         return _check_video(video, info, decode=level == "full")
@@ -103,6 +100,20 @@ def check_videos(
     if level == "full":
         report.histogram = histogram
     return report
+
+
+def warn_short_videos(videos: list[Video], clip: ClipSampler, where: str) -> None:
+    """Videos shorter than a clip still train and evaluate: the clip sampler repeats their first
+    frame (as at the start of any video). One warning names them."""
+    span = (clip.num_frames - 1) * clip.step + 1
+    short = [f"{_name(v)} has {v.num_frames}" for v in videos if v.num_frames < span]
+    if short:
+        listed = "; ".join(short[:MAX_LISTED]) + (f"; and {len(short) - MAX_LISTED} more" if len(short) > MAX_LISTED else "")
+        warnings.warn(
+            f"{where}: {len(short)} video(s) shorter than a clip of data.clip (num_frames={clip.num_frames}, "
+            f"step={clip.step} needs {span} frames), served with their first frame repeated: {listed}",
+            stacklevel=3,
+        )
 
 
 def _name(video: Video) -> str:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.errors import ConfigError, NonFiniteLossError
-from ssltm.methods.inference import Inference
+from ssltm.inference.passes import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
 
 SUBSET_KEYS = tuple(f"{name}/mIoU" for name in SUBSETS)

@@ -21,8 +21,8 @@ from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric
+from ssltm.inference.passes import Inference
 from ssltm.methods.base import SegmentationMethod
-from ssltm.methods.inference import Inference
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 
 

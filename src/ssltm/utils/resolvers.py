@@ -5,12 +5,21 @@
 `${ssltm.overrides:<prefix>[,<key>...]}` names a run by its command-line overrides, leaving out
 the keys listed (`${ssltm.overrides:${task_name},seed}` groups the seeds of one setting): the
 prefix alone without overrides or outside a Hydra run.
+`${ssltm.root:}` is the repository root: `SSLTM_ROOT` when set, else the folder that holds `src/`
+(the suite runs from a checkout), so no entry point needs to set anything before Hydra starts.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from hydra.utils import get_class
 from omegaconf import OmegaConf
+
+
+def _root() -> str:
+    return os.environ.get("SSLTM_ROOT") or str(Path(__file__).resolve().parents[3])
 
 
 def _num_classes(source_target: str) -> int:
@@ -35,6 +44,7 @@ def _on_gpu(accelerator: str) -> bool:
 
 
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("ssltm.root", _root, replace=True)
     OmegaConf.register_new_resolver("ssltm.num_classes", _num_classes, replace=True)
     OmegaConf.register_new_resolver("ssltm.overrides", _overrides, replace=True)
     OmegaConf.register_new_resolver("ssltm.on_gpu", _on_gpu, replace=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
-from ssltm.visualize import confidence_image, confusion_matrix_image, panel, save_png, to_uint8_image
+from ssltm.inference.visualize import confidence_image, confusion_matrix_image, panel, save_png, to_uint8_image
 
 #: panel tiles in drawing order: key kept by the method (`keep_panel`) -> title
 TILES = {

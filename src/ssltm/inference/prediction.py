@@ -22,7 +22,7 @@ import numpy as np
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_io import Mp4Writer
 from ssltm.errors import ConfigError
-from ssltm.visualize import disagreement_image, overlay, panel, save_png
+from ssltm.inference.visualize import disagreement_image, overlay, panel, save_png
 
 OUTPUTS = ("labels", "colour", "overlay", "video")
 

@@ -18,45 +18,19 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from rich.progress import track
-from torch.utils.data import DataLoader
 
 from ssltm.constants import IGNORE_INDEX
-from ssltm.data.dataset import ClipDataset
 from ssltm.data.pseudo_labels import write_pseudo_label
-from ssltm.data.samplers import VideoBatchSampler
-from ssltm.methods.inference import Inference
 from ssltm.methods.mean_teacher import pseudo_labels
-from ssltm.methods.supervised import SupervisedMethod
-from ssltm.utils.checkpoints import load_checkpoint
+from ssltm.runs.checkpoints import load_trained
+from ssltm.runs.fit import fit
 from ssltm.utils.diskstats import disk_usage, write_json
-
-
-class PseudoLabelMethod(SupervisedMethod):
-    """Supervised training on the labelled clips and, when the data module serves them, on the
-    pseudo-labelled clips (`batch["pseudo"]`) with weight `pseudo_weight`."""
-
-    def __init__(self, *args, pseudo_weight: float = 1.0, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.pseudo_weight = pseudo_weight
-
-    def training_loss(self, batch: dict, batch_idx: int):
-        loss = super().training_loss(batch, batch_idx)
-        if "pseudo" not in batch:
-            return loss
-        pseudo = batch["pseudo"]
-        if not bool((pseudo["label"] != IGNORE_INDEX).any()):  # no confident pixel in the batch
-            return loss
-        outputs = self.model(pseudo["frames"], pseudo["reference"], memory_labels=pseudo["label"])
-        pseudo_loss = self.supervised_loss(outputs, pseudo["label"])["loss"]
-        self.log("train/pseudo_loss", pseudo_loss, batch_size=pseudo["label"].shape[0])
-        return loss + self.pseudo_weight * pseudo_loss
 
 
 def _stage_done(folder: Path) -> dict | None:
@@ -64,7 +38,7 @@ def _stage_done(folder: Path) -> dict | None:
     return json.loads(marker.read_text()) if marker.is_file() else None
 
 
-def _train_stage(cfg: DictConfig, fit: Callable, folder: Path, pseudo_dir: Path | None, epochs: int) -> dict:
+def _train_stage(cfg: DictConfig, folder: Path, pseudo_dir: Path | None, epochs: int) -> dict:
     sub = copy.deepcopy(cfg)
     with open_dict(sub):
         sub.paths.output_dir = str(folder)
@@ -86,19 +60,9 @@ def _train_stage(cfg: DictConfig, fit: Callable, folder: Path, pseudo_dir: Path 
 def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: float) -> dict:
     """Pseudo-label every unlabelled training frame with the network of `checkpoint` (only the
     first batch under `trainer.fast_dev_run`, like the training stages)."""
-    state = load_checkpoint(checkpoint)
-    model = instantiate(state["ssltm_run_config"]["model"])
-    model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")})
-    model.eval()
-    datamodule = instantiate(cfg.data, pseudo_label_dir=None)
-    datamodule.setup("fit")
-    unlabelled = datamodule.unlabelled_set
-    dataset = ClipDataset(unlabelled.videos, unlabelled.items, datamodule.clip, datamodule.eval_transform,
-                          train=False, with_label=False)
-    batches = VideoBatchSampler(dataset.items, datamodule.eval_batch_size, rank=0, world_size=1)
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=datamodule.num_workers)
-    method_cfg = state["ssltm_run_config"]["method"]
-    inference = instantiate(method_cfg["inference"]) if method_cfg.get("inference") else Inference()
+    trained = load_trained(checkpoint)  # the network its evaluation used
+    model, inference = trained.network, trained.inference
+    loader = instantiate(cfg.data, pseudo_label_dir=None).unlabelled_eval_dataloader()
     written = kept = total = frames = 0
     for index, batch in enumerate(track(loader, description="writing pseudo-labels")):
         if cfg.trainer.get("fast_dev_run") and index > 0:
@@ -114,7 +78,7 @@ def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: floa
     return {"frames": frames, "pseudo_label_bytes": written, "coverage": kept / max(total, 1)}
 
 
-def run_iterative(cfg: DictConfig, fit: Callable[[DictConfig], tuple[dict, dict]]) -> tuple[dict, dict]:
+def run_iterative(cfg: DictConfig) -> tuple[dict, dict]:
     """All stages of `cfg.iterative` in `cfg.paths.output_dir`; returns the last student's result."""
     it = cfg.iterative
     if it.rounds < 1:
@@ -135,7 +99,7 @@ def run_iterative(cfg: DictConfig, fit: Callable[[DictConfig], tuple[dict, dict]
             if record is None:
                 start = time.perf_counter()
                 if kind == "train":
-                    outputs = _train_stage(cfg, fit, folder, pseudo_dir, epochs)
+                    outputs = _train_stage(cfg, folder, pseudo_dir, epochs)
                 else:
                     outputs = _label_stage(cfg, checkpoint, folder, it.confidence_threshold)
                 record = {"name": folder_name, "kind": kind, "wall_seconds": time.perf_counter() - start,

@@ -21,7 +21,7 @@ from torch import nn
 
 from ssltm.data.clips import ClipSampler
 from ssltm.data.transforms import ClipTransform, to_tensor_images
-from ssltm.methods.inference import Inference
+from ssltm.inference.passes import Inference
 from ssltm.models.segmenter import select_frames
 
 

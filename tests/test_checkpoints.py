@@ -1,0 +1,60 @@
+"""Checkpoints written before a change of the code still load: the one loader (runs/checkpoints.py)
+moves the `_target_`s of older versions, and `src/eval.py` and `src/predict.py` use it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import SMALL, compose_config
+from hydra.utils import instantiate
+from PIL import Image
+
+import eval as eval_entry
+import predict as predict_entry
+from ssltm.runs.checkpoints import MOVED_TARGETS, load_trained
+
+BEFORE = Path(__file__).parent / "data" / "checkpoints_before_relayer"
+
+
+def rebuilt_checkpoint(name: str, path: Path) -> dict:
+    """A checkpoint with the run config and state-dict layout (names, shapes, dtypes) that an older
+    commit wrote (tests/data/checkpoints_before_relayer/<name>.json), its weights drawn at random."""
+    spec = json.loads((BEFORE / f"{name}.json").read_text())
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, (shape, dtype) in spec["state_dict"].items():
+        kind = getattr(torch, dtype)
+        state[key] = (torch.rand(shape, generator=generator).to(kind) if kind.is_floating_point
+                      else torch.zeros(shape, dtype=kind))
+    checkpoint = {"state_dict": state, "ssltm_run_config": spec["ssltm_run_config"],
+                  "pytorch-lightning_version": spec["pytorch-lightning_version"]}
+    torch.save(checkpoint, path)
+    return spec
+
+
+@pytest.mark.parametrize("name", ["mean_teacher", "iterative_student"])
+def test_a_checkpoint_from_before_the_relayer_evaluates_and_predicts(name, tmp_path):
+    path = tmp_path / f"{name}.ckpt"
+    spec = rebuilt_checkpoint(name, path)
+    old_targets = set(json.dumps(spec["ssltm_run_config"]).split('"')) & set(MOVED_TARGETS)
+    assert old_targets, "the stored config should hold a _target_ that has moved since"
+
+    result, objects = eval_entry.run(compose_config("eval", [f"ckpt_path={path}"], tmp_path / "eval"))
+    assert set(result) >= {"mIoU", "mVC8", "mVC16"} and 0.0 <= result["mIoU"] <= 1.0
+    assert type(objects["method"]).__module__.startswith("ssltm.methods.")
+
+    trained = load_trained(path)
+    assert trained.info.name == "synthetic" and not trained.network.training
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    video = instantiate(compose_config("train", SMALL, tmp_path).data.source).videos("val")[0]
+    for t in range(3):
+        Image.fromarray(video.frame(t)).save(frames / f"{t:06d}.png")
+    summary = predict_entry.run(compose_config(
+        "predict", [f"ckpt_path={path}", f"input={frames}", f"output={tmp_path / 'pred'}"], tmp_path))
+    assert summary["frames"] == 3
+    assert np.asarray(Image.open(tmp_path / "pred" / "labels" / "000000.png")).shape == video.frame(0).shape[:2]
