@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from hydra.utils import instantiate
 
 import ssltm  # noqa: F401  (registers config resolvers)
-from ssltm.data.video_io import Mp4Writer
+from ssltm.data.video_files import Mp4Writer
 from ssltm.errors import DataError
 from ssltm.inference.visualize import save_png
 from ssltm.runs.config import compose_config

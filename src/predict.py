@@ -5,7 +5,7 @@
 
 Frames are read one at a time and segmented with the temporal context of evaluation (clip and
 reference frame from the earlier frames), so memory stays flat on long videos. The outputs are
-listed in `ssltm/inference/prediction.py`.
+listed in `ssltm/inference/outputs.py`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from rich.console import Console
 from rich.progress import Progress
 
 import ssltm  # noqa: F401  (registers config resolvers)
-from ssltm.data.video_io import FrameReader
+from ssltm.data.video_files import FrameReader
 from ssltm.errors import (
     USER_ERRORS,
     CheckpointError,
     ConfigError,
     user_error_message,
 )
-from ssltm.inference.prediction import Comparison, PredictionWriter
+from ssltm.inference.outputs import Comparison, PredictionWriter
 from ssltm.runs.checkpoints import load_trained
 from ssltm.utils.diskstats import write_json
 

@@ -19,7 +19,7 @@ from ssltm.data.camvid import CamVidSource
 from ssltm.data.cityscapes import CITYSCAPES_INFO, CityscapesSource
 from ssltm.data.clips import ClipSampler
 from ssltm.data.dataset import ClipDataset, ClipItem
-from ssltm.data.files import FileVideo
+from ssltm.data.image_files import FileVideo
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.validate import check_split
 from ssltm.data.vspw import VSPW_INFO, VSPW_LABELS, VSPWSource

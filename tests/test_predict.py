@@ -21,9 +21,9 @@ import predict as predict_entry
 import train as train_entry
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
-from ssltm.data.video_io import FrameReader, Mp4Writer
+from ssltm.data.video_files import FrameReader, Mp4Writer
 from ssltm.errors import DataError
-from ssltm.inference.prediction import Comparison
+from ssltm.inference.outputs import Comparison
 from ssltm.inference.streaming import StreamingSegmenter
 from ssltm.inference.visualize import confusion_matrix_image, overlay, panel
 

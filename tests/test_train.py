@@ -118,7 +118,7 @@ def test_command_line_bad_data_folder_is_one_line_naming_it(tmp_path):
 def test_a_data_error_from_a_loader_worker_keeps_only_its_message():
     wrapped = DataError(
         "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
-        '  File "x.py", line 1, in f\nssltm.data.files.DataError: /d/a.jpg: unreadable or truncated image (x)'
+        '  File "x.py", line 1, in f\nssltm.data.image_files.DataError: /d/a.jpg: unreadable or truncated image (x)'
     )
     assert user_error_message(wrapped) == "error: /d/a.jpg: unreadable or truncated image (x)"
 

@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ssltm.data.files import FileVideo, identity_mapping, problems_error
+from ssltm.data.image_files import FileVideo, identity_mapping, problems_error
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
 from ssltm.errors import DataError

@@ -18,7 +18,7 @@ from pathlib import Path
 from cityscapesscripts.helpers.labels import labels as CITYSCAPES_LABEL_TABLE
 
 from ssltm.constants import IGNORE_INDEX
-from ssltm.data.files import FileVideo, LabelMapping, problems_error
+from ssltm.data.image_files import FileVideo, LabelMapping, problems_error
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
 from ssltm.errors import DataError

@@ -54,8 +54,8 @@ class VideoDataModule(pl.LightningDataModule):
         split: the split that `val_dataloader`/`test_dataloader` read.
         pseudo_label_dir: pseudo-labels of the unlabelled frames (iterative self-training); when
             set, training also yields `"pseudo"` clips labelled by them.
-        root: the data set's folder, for sources read from disk (the config passes it on to the
-            source as `${data.root}`; kept here for reference).
+        root: the data set's folder: the config keeps it beside the source, which reads it
+            (`source.root: ${data.root}`); accepted here and not used.
         validate: checks run on each split before it is used: `full`, `layout` or `off`
             (data/validate.py).
         reference_subsets: also score evaluation frames by subset, "noisy" (the reference frame
@@ -103,7 +103,6 @@ class VideoDataModule(pl.LightningDataModule):
         self.hidden_labels = hidden_labels
         self.split = split
         self.pseudo_label_dir = pseudo_label_dir
-        self.root = root
         self.validate = validate
         self.reference_subsets = reference_subsets
         self.seed = seed if seed is not None else int(torch.randint(2**31, ()))

@@ -24,7 +24,7 @@ from rich.progress import track
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler
-from ssltm.data.files import MAX_LISTED, FileVideo, image_size, problems_error, read_mask, read_rgb
+from ssltm.data.image_files import MAX_LISTED, FileVideo, image_size, problems_error, read_mask, read_rgb
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video
 from ssltm.errors import DataError

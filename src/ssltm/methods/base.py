@@ -72,17 +72,19 @@ class SegmentationMethod(pl.LightningModule):
         self.last_eval: dict | None = None
         #: the global step at which `last_eval` was computed (-1: never)
         self.last_eval_step = -1
-        #: set by `callbacks.ImagePanels` before a step whose tensors it wants to draw
-        self.panel_requested = False
-        #: the first sample's query-frame tensors of that step (`keep_panel`), on the CPU
-        self.panel: dict[str, torch.Tensor] | None = None
+        #: the current step's tensors for an image panel (`keep_panel`), returned with its output
+        self.panel_tensors: dict[str, torch.Tensor] = {}
 
     # --- training ----------------------------------------------------------------------------
     def training_loss(self, batch: dict, batch_idx: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
-        return self.skip_nonfinite(self.training_loss(batch, batch_idx))
+    def training_step(self, batch: dict, batch_idx: int) -> dict | None:
+        """{"loss", "panel"}: the loss, and the tensors offered for an image panel (`keep_panel`;
+        callbacks read them from the step's output); None skips a non-finite step."""
+        self.panel_tensors = {}
+        loss = self.skip_nonfinite(self.training_loss(batch, batch_idx))
+        return None if loss is None else {"loss": loss, "panel": self.panel_tensors}
 
     def skip_nonfinite(self, loss: torch.Tensor) -> torch.Tensor | None:
         """The loss, or None (Lightning then skips backward and the update) when it is not finite
@@ -122,20 +124,10 @@ class SegmentationMethod(pl.LightningModule):
         return {"loss": total, "ce": main, "aux": aux, **model_losses}
 
     def keep_panel(self, **tensors: torch.Tensor | None) -> None:
-        """Keep the first sample of each tensor (B ...) for an image panel, when one is requested.
-        `frame` is a normalised 3 H W image; label maps are H W; `*_logits` become class ids."""
-        if not self.panel_requested:
-            return
-        panel = {}
-        for name, value in tensors.items():
-            if value is None:
-                continue
-            value = value[0].detach().float().cpu()
-            if name.endswith("_logits"):
-                name, value = name[: -len("_logits")], value.argmax(0)
-            panel[name] = value
-        self.panel = panel
-        self.panel_requested = False
+        """Offer the step's first sample of each tensor (B ...) for an image panel: `frame` a
+        normalised 3 H W image, label maps H W, `*_logits` K H W. The step returns them in its
+        output (`panel`); `runs/callbacks.ImagePanels` draws them when a panel is due."""
+        self.panel_tensors = {name: value[0].detach() for name, value in tensors.items() if value is not None}
 
     def eval_network(self) -> nn.Module:
         """The network that evaluation uses (Mean Teacher returns its teacher by default)."""
@@ -146,7 +138,7 @@ class SegmentationMethod(pl.LightningModule):
         return {}
 
     # --- evaluation --------------------------------------------------------------------------
-    def _eval_step(self, batch: dict, stage: str) -> None:
+    def _eval_step(self, batch: dict, stage: str) -> dict:
         meta = batch["meta"]
         shared = (meta["frame_indices"], torch.as_tensor(meta["reference_index"], device=batch["frames"].device))
         logits = self.inference(self.eval_network(), batch["frames"], batch["reference"], *shared)
@@ -160,6 +152,7 @@ class SegmentationMethod(pl.LightningModule):
             self.extra_eval_metrics[name].update(
                 logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset
             )
+        return {"panel": self.panel_tensors}
 
     def _eval_epoch_end(self, stage: str) -> None:
         for name, metrics in self.extra_eval_metrics.items():
@@ -183,14 +176,14 @@ class SegmentationMethod(pl.LightningModule):
             return list(info.classes)
         return [str(i) for i in range(self.num_classes)]
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._eval_step(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
         self._eval_epoch_end("val")
 
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")

@@ -179,6 +179,3 @@ class MeanTeacherMethod(SegmentationMethod):
             if bool(known.any()):
                 stats["train/pseudo_accuracy"] = (targets[known] == hidden[known]).float().mean()
         return stats
-
-    def trainable_parameters(self):
-        return self.model.parameters()

@@ -10,8 +10,6 @@ from ssltm.methods.base import SegmentationMethod
 
 
 class SupervisedMethod(SegmentationMethod):
-    uses_unlabelled = False
-
     def training_loss(self, batch: dict, batch_idx: int):
         labelled = batch["labelled"]
         outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])

@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from ssltm.inference.visualize import confidence_image, confusion_matrix_image, panel, save_png, to_uint8_image
 
-#: panel tiles in drawing order: key kept by the method (`keep_panel`) -> title
+#: panel tiles in drawing order: key offered by the method (`keep_panel`) -> title
 TILES = {
     "frame": "frame",
     "ground_truth": "ground truth",
@@ -60,29 +60,31 @@ class ImagePanels(pl.Callback):
         self.every_n_steps = every_n_steps
         self.folder = Path(folder) if folder else None
         self.validation = validation
+        self._due = False
 
-    # --- asking the method for its tensors ------------------------------------------------------
+    # --- the step's output carries the tensors (`panel`); draw them when a panel is due -------
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
-            pl_module.panel_requested = True
+        self._due = bool(self.every_n_steps) and trainer.global_step % self.every_n_steps == 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._emit(trainer, pl_module, "train")
-
-    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
-        if self.validation and batch_idx == 0 and not trainer.sanity_checking:
-            pl_module.panel_requested = True
+        if self._due:
+            self._emit(trainer, pl_module, "train", outputs)
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._emit(trainer, pl_module, "val")
+        if self.validation and batch_idx == 0 and not trainer.sanity_checking:
+            self._emit(trainer, pl_module, "val", outputs)
 
     # --- drawing --------------------------------------------------------------------------------
-    def _emit(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        tensors = getattr(pl_module, "panel", None)
-        pl_module.panel_requested = False
-        if not tensors:
+    def _emit(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str, outputs) -> None:
+        offered = outputs.get("panel") if isinstance(outputs, dict) else None
+        if not offered:
             return
-        pl_module.panel = None
+        tensors = {}
+        for name, value in offered.items():  # the first sample's tensors, on the CPU
+            value = value.detach().float().cpu()
+            if name.endswith("_logits"):
+                name, value = name[: -len("_logits")], value.argmax(0)
+            tensors[name] = value
         info = getattr(getattr(trainer, "datamodule", None), "info", None)
         if info is None:  # trained from plain dataloaders: no palette to draw with
             return

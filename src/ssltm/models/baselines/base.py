@@ -22,18 +22,19 @@ class ImageSegmenter(nn.Module):
         decoder_channels: channels of the decoder's output.
         aux_level: pyramid level of the auxiliary head.
         dropout: before the classifiers.
+        aux_channels: hidden width of the auxiliary head.
     """
 
     def __init__(
         self, backbone: TimmBackbone, num_classes: int, decoder_channels: int, aux_level: int = -2,
-        dropout: float = 0.1,
+        dropout: float = 0.1, aux_channels: int = 256,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.num_classes = num_classes
         self.aux_level = aux_level
         self.head = ClassifierHead(decoder_channels, num_classes, dropout)
-        self.aux_head = AuxHead(backbone.channels[aux_level], num_classes, 256, dropout)
+        self.aux_head = AuxHead(backbone.channels[aux_level], num_classes, aux_channels, dropout)
 
     def decode(self, features: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
         return self.decoder(features)
@@ -75,8 +76,8 @@ class NeckSegmenter(ImageSegmenter):
     stride 8 (the `per_frame` model's), a classifier and the auxiliary head."""
 
     def __init__(self, backbone: TimmBackbone, num_classes: int, channels: int = 256, aux_level: int = -2,
-                 dropout: float = 0.1) -> None:
-        super().__init__(backbone, num_classes, channels, aux_level, dropout)
+                 dropout: float = 0.1, aux_channels: int = 256) -> None:
+        super().__init__(backbone, num_classes, channels, aux_level, dropout, aux_channels)
         self.decoder = FusionNeck(backbone.channels, backbone.reductions, channels)
 
     def decode(self, features: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ssltm.data.files import read_rgb
+from ssltm.data.image_files import read_rgb
 from ssltm.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}

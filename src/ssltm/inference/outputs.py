@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ssltm.data.info import DatasetInfo
-from ssltm.data.video_io import Mp4Writer
+from ssltm.data.video_files import Mp4Writer
 from ssltm.errors import ConfigError
 from ssltm.inference.visualize import disagreement_image, overlay, panel, save_png
 
