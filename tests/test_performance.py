@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-import bench
 import pytest
 import torch
 from conftest import compose_config
+from measure import report, stt_attention, timing, train_step
 
 import train as train_entry
 
@@ -18,8 +18,8 @@ def test_naive_stt_block_computes_what_ours_does(size):
     """The benchmark's naive block (attention matrix and mask written out) is the same function
     as our SDPA block, padding included, so the comparison is of two implementations of one thing."""
     torch.manual_seed(0)
-    ours = bench.STTBlock(32, num_heads=4, window=(4, 8, 8)).eval()
-    naive = bench.NaiveSTTBlock(32, num_heads=4, window=(4, 8, 8)).eval()
+    ours = stt_attention.STTBlock(32, num_heads=4, window=(4, 8, 8)).eval()
+    naive = stt_attention.NaiveSTTBlock(32, num_heads=4, window=(4, 8, 8)).eval()
     naive.load_state_dict(ours.state_dict())
     x = torch.randn(2, *size, 32)
     with torch.no_grad():
@@ -27,7 +27,7 @@ def test_naive_stt_block_computes_what_ours_does(size):
 
 
 def test_shifted_window_mask_separates_the_rolled_regions():
-    mask = bench.shifted_window_mask((4, 16, 16), (4, 8, 8), (0, 4, 4), "cpu")
+    mask = stt_attention.shifted_window_mask((4, 16, 16), (4, 8, 8), (0, 4, 4), "cpu")
     assert mask.shape == (4, 256, 256)
     assert (mask[0] == 0).all()  # the first window holds one region only
     assert (mask[-1] == -100).any() and (torch.diagonal(mask[-1]) == 0).all()  # the corner window: 4 regions
@@ -40,7 +40,7 @@ def test_bench_report_renders_the_json_results(tmp_path):
             "parts_s": {"EMA update": 0.01}}
     (tmp_path / "train_step.json").write_text(json.dumps(
         {"machine": machine, "command": "python scripts/bench.py train_step", "results": {"resnet18/mean_teacher": step}}))
-    text = bench.report(tmp_path)
+    text = report.report(tmp_path)
     assert "| resnet18/mean_teacher | 2.000 | 4.00 | 8.00 | 4.0 | 2.0 | 1024 | 5.0% (4.0%) |" in text
     assert "python scripts/bench.py train_step" in text
 
@@ -80,8 +80,8 @@ def test_compiled_backbone_trains_and_keeps_checkpoint_keys(train_cfg_factory, t
 
 def test_peak_memory_is_the_largest_rise_of_the_running_total():
     # frees the old gradients (-4), then activations and new gradients rise by 10 before falling
-    assert bench.largest_rise([-4, 3, 5, 2, -6, 1]) == 10
-    assert bench.largest_rise([]) == 0
+    assert timing.largest_rise([-4, 3, 5, 2, -6, 1]) == 10
+    assert timing.largest_rise([]) == 0
 
 
 @pytest.mark.parametrize("groups", [1, 16], ids=["dense", "depthwise"])
@@ -90,9 +90,9 @@ def test_flop_counter_counts_a_convolution_backward_as_twice_its_forward(groups)
     depthwise convolutions included (torch's own formula counts those as dense)."""
     conv = torch.nn.Conv2d(16, 16, 3, padding=1, groups=groups)
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
-    with bench.flop_counter() as forward:
+    with train_step.flop_counter() as forward:
         y = conv(x)
-    with bench.flop_counter() as backward:
+    with train_step.flop_counter() as backward:
         y.sum().backward()
     assert forward.get_total_flops() == 2 * 2 * 16 * 16 // groups * 9 * 64
     assert backward.get_total_flops() == 2 * forward.get_total_flops()
