@@ -13,7 +13,7 @@ GROUPS = ["data", "backbone", "model", "method", "optimizer", "scheduler", "call
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")) if not p.stem.startswith("_")]
 
 
-def test_every_group_the_issue_names_has_options():
+def test_every_config_group_of_the_suite_has_options():
     for group in ["model", "backbone", "method", "data", "trainer", "logger", "experiment"]:
         assert any(g == group for g, _ in OPTIONS), f"conf/{group}/ has no option"
 

@@ -1,6 +1,6 @@
 """Multi-process training on CPU (gloo): the GCC memory and the teacher are the same on every
 process, the GCC update equals one process's on the whole global batch, and the metrics are
-summed over the processes (issue 10)."""
+summed over the processes."""
 
 from __future__ import annotations
 

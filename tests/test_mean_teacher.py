@@ -20,7 +20,7 @@ from ssltm.models.per_frame import PerFrameSegmenter
 def make_method(**kwargs) -> MeanTeacherMethod:
     torch.manual_seed(0)
     model = PerFrameSegmenter(TimmBackbone("test_resnet"), num_classes=3, channels=16)
-    return MeanTeacherMethod(model, functools.partial(torch.optim.SGD, lr=0.1), None, num_classes=3, **kwargs)
+    return MeanTeacherMethod(model, functools.partial(torch.optim.SGD, lr=0.1), None, **kwargs)
 
 
 def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Issue 9: the benchmark's reference implementations, the speed switches and the GPU configs.
+"""The benchmark's reference implementations, the speed switches and the GPU configs.
 (Speed itself is measured by scripts/bench.py, never asserted here.)"""
 
 from __future__ import annotations

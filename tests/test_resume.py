@@ -1,5 +1,5 @@
 """Reliability: exact resume after SIGTERM / SIGINT, atomic checkpoints, the non-finite loss guard
-and the config checks (issue 10)."""
+and the config checks."""
 
 from __future__ import annotations
 

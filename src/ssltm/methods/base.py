@@ -31,10 +31,10 @@ class SegmentationMethod(pl.LightningModule):
     `NonFiniteLossError`; the checkpoints already written are kept.
 
     Args:
-        model: a segmenter: `model(frames, reference) -> SegmenterOutput` (models/segmenter.py).
+        model: a segmenter: `model(frames, reference) -> SegmenterOutput` (models/segmenter.py);
+            its `num_classes` is the method's (one source: the data set, through the model config).
         optimizer: partial optimiser, called with the parameters.
         scheduler: partial scheduler, called with the optimiser and `total_steps`; or None.
-        num_classes: classes of the data set.
         aux_weight: weight of the auxiliary head's loss.
         inference: how evaluation covers a frame (whole or sliding window); default whole.
         max_nonfinite_steps: consecutive non-finite losses that stop the run (>= 1).
@@ -48,7 +48,6 @@ class SegmentationMethod(pl.LightningModule):
         model: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
-        num_classes: int,
         aux_weight: float = 0.4,
         inference: Inference | None = None,
         max_nonfinite_steps: int = 5,
@@ -59,7 +58,7 @@ class SegmentationMethod(pl.LightningModule):
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.num_classes = num_classes
+        self.num_classes = num_classes = model.num_classes
         self.aux_weight = aux_weight
         self.inference = inference or Inference()
         self.max_nonfinite_steps = max_nonfinite_steps

@@ -59,7 +59,6 @@ class MeanTeacherMethod(SegmentationMethod):
         model: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable | None,
-        num_classes: int,
         aux_weight: float = 0.4,
         ema_decay: float = 0.99,
         confidence_threshold: float = 0.9,
@@ -71,7 +70,7 @@ class MeanTeacherMethod(SegmentationMethod):
         inference: Inference | None = None,
         max_nonfinite_steps: int = 5,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, num_classes, aux_weight, inference, max_nonfinite_steps)
+        super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps)
         if not 0.0 <= confidence_threshold <= 1.0:
             raise ValueError(f"method.confidence_threshold must be in [0, 1], got {confidence_threshold}")
         if not 0.0 <= ema_decay < 1.0:
@@ -90,7 +89,7 @@ class MeanTeacherMethod(SegmentationMethod):
         self.gcc_from_pseudo_labels = gcc_from_pseudo_labels
         self.register_buffer("ema_step", torch.zeros((), dtype=torch.long))
         other = "student" if eval_network == "teacher" else "teacher"
-        self.extra_eval_metrics[other] = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
+        self.extra_eval_metrics[other] = VideoSegmentationMetrics(self.num_classes, IGNORE_INDEX)
 
     # --- the teacher -------------------------------------------------------------------------
     def train(self, mode: bool = True):

@@ -49,7 +49,9 @@ def stored_run_config(checkpoint: dict, path: str | Path) -> dict:
     run_config = checkpoint.get("ssltm_run_config")
     if not run_config:
         raise CheckpointError(f"ckpt_path: {path} has no stored run config (it was not written by src/train.py)")
-    return _moved(run_config)
+    run_config = _moved(run_config)
+    run_config.get("method", {}).pop("num_classes", None)  # older methods took it beside the model's
+    return run_config
 
 
 def _moved(node):
