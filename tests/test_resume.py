@@ -187,6 +187,11 @@ def test_nan_losses_in_a_row_stop_the_run_with_a_message(train_cfg_factory, tmp_
         ("data.train_transform.crop_size=[16,64]", r"crop_size=\[16, 64\] is smaller than the backbone's output stride 32"),
         ("model.num_classes=9", "model.num_classes=9 but the data set has 7 classes"),
         ("method.max_nonfinite_steps=0", "method.max_nonfinite_steps=0 must be an integer >= 1"),
+        ("optimizer.lr=-0.1", r"optimizer.lr=-0.1 must be a number > 0"),
+        ("data.labels=one_per_vid", r"data.labels='one_per_vid' must be one of one_per_video, all, every_k"),
+        ("data.validate=ful", r"data.validate='ful' must be one of full, layout, off"),
+        ("model.gcc.update=sgd", r"model.gcc.update='sgd' must be one of mse, ema"),
+        ("inference=slide inference.mode=slid", r"inference.mode='slid' must be one of whole, slide"),
     ],
 )
 def test_each_bad_config_value_gets_its_message(train_cfg_factory, override, message):
@@ -198,3 +203,15 @@ def test_several_bad_values_are_reported_together(train_cfg_factory):
     with pytest.raises(ConfigError) as error:
         train_entry.run(train_cfg_factory("model.gcc.k=0", "data.batch_size=0"))
     assert "model.gcc.k=0" in str(error.value) and "data.batch_size=0" in str(error.value)
+
+
+def test_a_constructor_applies_the_same_rule_as_the_config_check():
+    """One rule per option (utils/options.RULES): built directly, without a config, a module
+    refuses a bad value with the config check's own words."""
+    from ssltm.data.clips import ClipSampler
+    from ssltm.models.gcc import GlobalCategoryContext
+
+    with pytest.raises(ConfigError, match=r"^model.gcc.k=0 must be an integer >= 1"):
+        GlobalCategoryContext(num_classes=3, channels=8, k=0)
+    with pytest.raises(ConfigError, match=r"^data.clip.min_distance=5 must not exceed data.clip.max_distance=2"):
+        ClipSampler(min_distance=5, max_distance=2)

@@ -120,7 +120,7 @@ def test_relative_position_bias_enters_attention():
 
 
 def test_bad_head_count_is_a_clear_error():
-    with pytest.raises(ValueError, match="not divisible by num_heads"):
+    with pytest.raises(ValueError, match=r"must be divisible by model.stt.num_heads"):
         STTBlock(dim=30, num_heads=4)
 
 

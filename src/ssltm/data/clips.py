@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ssltm.errors import ConfigError
+from ssltm.utils.options import distance_problem, require
+
 
 class ClipSampler:
     """Frame indices of a clip and its reference.
@@ -31,13 +34,11 @@ class ClipSampler:
         max_distance: int = 30,
         eval_distance: int = 30,
     ) -> None:
-        if num_frames < 1 or step < 1:
-            raise ValueError(f"clip: num_frames ({num_frames}) and step ({step}) must be >= 1")
-        if not 0 <= min_distance <= max_distance or eval_distance < 0:
-            raise ValueError(
-                f"clip: need 0 <= min_distance ({min_distance}) <= max_distance ({max_distance}) "
-                f"and eval_distance ({eval_distance}) >= 0"
-            )
+        for option, value in (("num_frames", num_frames), ("step", step), ("min_distance", min_distance),
+                              ("max_distance", max_distance), ("eval_distance", eval_distance)):
+            require(f"data.clip.{option}", value)
+        if distance_problem(min_distance, max_distance):
+            raise ConfigError(distance_problem(min_distance, max_distance))
         self.num_frames = num_frames
         self.step = step
         self.min_distance = min_distance
@@ -75,7 +76,7 @@ def select_labelled(
     if mode == "one_per_video":
         return [annotated[int(rng.integers(len(annotated)))]]
     if mode == "every_k":
-        if every_k < 1:
-            raise ValueError(f"data.every_k must be >= 1, got {every_k}")
+        require("data.every_k", every_k)
         return list(annotated[int(rng.integers(min(every_k, len(annotated)))) :: every_k])
-    raise ValueError(f"data.labels must be one of one_per_video, all, every_k; got {mode!r}")
+    require("data.labels", mode)
+    raise AssertionError(f"unhandled data.labels mode {mode!r}")

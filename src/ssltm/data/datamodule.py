@@ -30,7 +30,8 @@ from ssltm.data.samplers import DataPosition, TrainBatchSampler, VideoBatchSampl
 from ssltm.data.transforms import ClipTransform
 from ssltm.data.validate import check_videos
 from ssltm.data.video import Video, VideoSource
-from ssltm.errors import DataError
+from ssltm.errors import ConfigError, DataError
+from ssltm.utils.options import require
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -91,6 +92,8 @@ class VideoDataModule(pl.LightningDataModule):
         self.clip = clip
         self.train_transform = train_transform
         self.eval_transform = eval_transform
+        require("data.labels", labels)  # before any data is read: a misspelling costs one line
+        require("data.validate", validate)
         self.labels = labels
         self.every_k = every_k
         self.label_seed = label_seed
@@ -154,7 +157,7 @@ class VideoDataModule(pl.LightningDataModule):
             pseudo_videos = [PseudoLabelledVideo(video, self.pseudo_label_dir) for video in videos]
             items = [i for i in unlabelled if i.query in pseudo_videos[i.video].annotated]
             if not items:
-                raise ValueError(f"data.pseudo_label_dir: no pseudo-label PNGs under {self.pseudo_label_dir}")
+                raise ConfigError(f"data.pseudo_label_dir: no pseudo-label PNGs under {self.pseudo_label_dir}")
             self.pseudo_set = ClipDataset(
                 pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
             )
@@ -194,7 +197,7 @@ class VideoDataModule(pl.LightningDataModule):
             loaders["pseudo"] = self._loader(self.pseudo_set, self.unlabelled_batch_size, stream=2)
         if self.use_unlabelled:
             if not len(self.unlabelled_set):
-                raise ValueError(
+                raise ConfigError(
                     f"{self.info.name}: no unlabelled training frames (data.labels={self.labels}); "
                     "a semi-supervised method needs some"
                 )

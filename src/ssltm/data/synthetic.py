@@ -25,6 +25,7 @@ import numpy as np
 
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
+from ssltm.errors import ConfigError
 
 SYNTHETIC_INFO = DatasetInfo(
     name="synthetic",
@@ -115,7 +116,7 @@ def _allowed_start(rng: np.random.Generator, size: int, radius: int, v: int, n: 
     lo = radius - min(0, v) * (n - 1)
     hi = size - 1 - radius - max(0, v) * (n - 1)
     if hi < lo:
-        raise ValueError(
+        raise ConfigError(
             f"synthetic data: a {2 * radius + 1}px object moving {abs(v)}px/frame for {n} frames "
             f"does not fit in {size}px; lower data.source.num_frames or max_speed"
         )
@@ -138,7 +139,7 @@ def sample_video_spec(rng: np.random.Generator, cfg: SyntheticConfig) -> VideoSp
         sy = _max_speed_that_fits(cfg.height, radius, n, 1)
         if cls in (DRIFT_LEFT, DRIFT_RIGHT):
             if sx < 1:
-                raise ValueError(
+                raise ConfigError(
                     f"synthetic data: width {cfg.width} leaves no room for drifting objects over "
                     f"{n} frames; raise data.source.width or lower data.source.num_frames"
                 )

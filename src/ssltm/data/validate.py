@@ -28,8 +28,9 @@ from ssltm.data.image_files import MAX_LISTED, FileVideo, image_size, problems_e
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video
 from ssltm.errors import DataError
+from ssltm.utils.options import VALIDATE_LEVELS, require
 
-LEVELS = ("off", "layout", "full")
+LEVELS = VALIDATE_LEVELS
 
 
 @dataclass
@@ -62,8 +63,7 @@ def check_videos(
     progress: bool = True,
 ) -> SplitReport:
     """Check already listed videos; raises DataError listing every defect found."""
-    if level not in LEVELS:
-        raise ValueError(f"data.validate must be one of {', '.join(LEVELS)}; got {level!r}")
+    require("data.validate", level)
     where = f"{info.name} split {split!r}"
     report = SplitReport(
         name=info.name,

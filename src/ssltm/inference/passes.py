@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssltm.errors import ConfigError
 from ssltm.models.segmenter import select_frames
+from ssltm.utils.options import require
 
 
 def window_starts(size: int, crop: int, stride: int) -> list[int]:
@@ -33,10 +35,9 @@ class Inference:
     def __init__(
         self, mode: str = "whole", crop_size: tuple[int, int] | None = None, stride: tuple[int, int] | None = None
     ) -> None:
-        if mode not in ("whole", "slide"):
-            raise ValueError(f"inference.mode must be whole or slide, got {mode!r}")
+        require("inference.mode", mode)
         if mode == "slide" and crop_size is None:
-            raise ValueError("inference.mode=slide needs inference.crop_size=[h,w]")
+            raise ConfigError("inference.mode=slide needs inference.crop_size=[h,w]")
         self.mode = mode
         self.crop_size = tuple(crop_size) if crop_size is not None else None
         self.stride = tuple(stride) if stride is not None else (

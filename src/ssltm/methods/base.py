@@ -16,9 +16,10 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
-from ssltm.errors import ConfigError, NonFiniteLossError
+from ssltm.errors import NonFiniteLossError
 from ssltm.inference.passes import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
+from ssltm.utils.options import require
 
 SUBSET_KEYS = tuple(f"{name}/mIoU" for name in SUBSETS)
 
@@ -53,8 +54,7 @@ class SegmentationMethod(pl.LightningModule):
         max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__()
-        if max_nonfinite_steps < 1:
-            raise ConfigError(f"method.max_nonfinite_steps must be >= 1, got {max_nonfinite_steps}")
+        require("method.max_nonfinite_steps", max_nonfinite_steps)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -24,6 +24,7 @@ from ssltm.data.transforms import ClipPhotometric
 from ssltm.inference.passes import Inference
 from ssltm.methods.base import SegmentationMethod
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
+from ssltm.utils.options import require
 
 
 def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,12 +72,9 @@ class MeanTeacherMethod(SegmentationMethod):
         max_nonfinite_steps: int = 5,
     ) -> None:
         super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps)
-        if not 0.0 <= confidence_threshold <= 1.0:
-            raise ValueError(f"method.confidence_threshold must be in [0, 1], got {confidence_threshold}")
-        if not 0.0 <= ema_decay < 1.0:
-            raise ValueError(f"method.ema_decay must be in [0, 1), got {ema_decay}")
-        if eval_network not in ("teacher", "student"):
-            raise ValueError(f"method.eval_network must be teacher or student, got {eval_network!r}")
+        require("method.confidence_threshold", confidence_threshold)
+        require("method.ema_decay", ema_decay)
+        require("method.eval_network", eval_network)
         self.teacher = copy.deepcopy(model)
         self.teacher.requires_grad_(False)
         self.teacher.eval()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ssltm.errors import ConfigError
 from ssltm.models.heads import ConvNormAct
 
 
@@ -70,7 +71,7 @@ class FrameContextEnhancement(nn.Module):
     def __init__(self, channels: int, source: str = "reference") -> None:
         super().__init__()
         if source not in ("query", "reference"):
-            raise ValueError(f"model.context must be none, qfce or rfce; got source {source!r}")
+            raise ConfigError(f"model.context must be none, qfce or rfce; got source {source!r}")
         self.source = source
         self.attention = ContextAttention(channels)
 

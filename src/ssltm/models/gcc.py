@@ -26,6 +26,7 @@ from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.models.context import ContextAttention
+from ssltm.utils.options import require
 
 
 class GlobalCategoryContext(nn.Module):
@@ -43,12 +44,9 @@ class GlobalCategoryContext(nn.Module):
         seed: int | None = 0,
     ) -> None:
         super().__init__()
-        if k < 1:
-            raise ValueError(f"model.gcc.k must be >= 1, got {k}")
-        if update not in ("mse", "ema"):
-            raise ValueError(f"model.gcc.update must be mse or ema, got {update!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"model.gcc.momentum must be in [0, 1), got {momentum}")
+        require("model.gcc.k", k)
+        require("model.gcc.update", update)
+        require("model.gcc.momentum", momentum)
         self.num_classes, self.k, self.update_rule, self.momentum = num_classes, k, update, momentum
         self.seed = seed or 0
         prototypes = torch.randn(num_classes, k, channels) * 0.02  # K M C

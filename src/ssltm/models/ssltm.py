@@ -24,12 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ssltm.errors import ConfigError
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.context import FrameContextEnhancement
 from ssltm.models.gcc import GlobalCategoryContext
 from ssltm.models.heads import AuxHead, ClassifierHead, ConvNormAct, FusionNeck, upsample_to
 from ssltm.models.segmenter import FramesNeeded, SegmenterOutput, select_frames
 from ssltm.models.stt import SpatialTemporalTransformer
+from ssltm.utils.options import require
 
 
 @dataclass
@@ -58,11 +60,10 @@ def _config(kind: type, name: str, values: Mapping | None):
     known = {f.name for f in fields(kind)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"model.{name}: unknown option(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"model.{name}: unknown option(s) {unknown}; known: {sorted(known)}")
     if "window" in values:
         values["window"] = tuple(values["window"])
-        if len(values["window"]) != 3 or min(values["window"]) < 1:
-            raise ValueError(f"model.stt.window must be 3 positive sizes (t, h, w), got {values['window']}")
+        require("model.stt.window", values["window"])
     return kind(**values)
 
 
@@ -90,8 +91,7 @@ class SSLTM(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        if context not in ("none", "qfce", "rfce"):
-            raise ValueError(f"model.context must be none, qfce or rfce; got {context!r}")
+        require("model.context", context)
         self.stt_cfg = _config(STTConfig, "stt", stt)
         self.gcc_cfg = _config(GCCConfig, "gcc", gcc)
         self.backbone = backbone

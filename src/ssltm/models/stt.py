@@ -21,6 +21,8 @@ from einops import rearrange
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
+from ssltm.errors import ConfigError
+
 Size3 = tuple[int, int, int]
 
 
@@ -112,7 +114,7 @@ class WindowAttention3D(nn.Module):
     ) -> None:
         super().__init__()
         if dim % num_heads:
-            raise ValueError(f"stt: dim {dim} is not divisible by num_heads {num_heads}")
+            raise ConfigError(f"model.channels ({dim}) must be divisible by model.stt.num_heads ({num_heads})")
         self.num_heads = num_heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
         self.attn_drop = attn_drop

@@ -27,6 +27,7 @@ from rich.progress import track
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.pseudo_labels import write_pseudo_label
+from ssltm.errors import ConfigError
 from ssltm.methods.mean_teacher import pseudo_labels
 from ssltm.runs.checkpoints import load_trained
 from ssltm.runs.fit import fit
@@ -82,9 +83,9 @@ def run_iterative(cfg: DictConfig) -> tuple[dict, dict]:
     """All stages of `cfg.iterative` in `cfg.paths.output_dir`; returns the last student's result."""
     it = cfg.iterative
     if it.rounds < 1:
-        raise ValueError(f"iterative.rounds must be >= 1, got {it.rounds}")
+        raise ConfigError(f"iterative.rounds must be >= 1, got {it.rounds}")
     if not 0.0 <= it.confidence_threshold <= 1.0:
-        raise ValueError(f"iterative.confidence_threshold must be in [0, 1], got {it.confidence_threshold}")
+        raise ConfigError(f"iterative.confidence_threshold must be in [0, 1], got {it.confidence_threshold}")
     root = Path(cfg.paths.output_dir)
     stages, pseudo_dir, checkpoint, index = [], None, None, 0
     for round_ in range(it.rounds + 1):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ssltm.errors import ConfigError
 from ssltm.models.backbones import TimmBackbone
 from ssltm.models.heads import AuxHead, ClassifierHead, FusionNeck, upsample_to
 from ssltm.models.segmenter import SegmenterOutput
@@ -58,7 +59,7 @@ class ImageSegmenter(nn.Module):
 def check_heads(channels: int, num_heads: int) -> None:
     """Attention splits `channels` evenly across `num_heads`."""
     if channels % num_heads:
-        raise ValueError(f"model.channels ({channels}) must be divisible by model.num_heads ({num_heads})")
+        raise ConfigError(f"model.channels ({channels}) must be divisible by model.num_heads ({num_heads})")
 
 
 def smp_features(features: list[torch.Tensor]) -> list[torch.Tensor | None]:

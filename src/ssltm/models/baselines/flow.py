@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.models.optical_flow import raft_large, raft_small
 
 from ssltm.constants import IMAGENET_MEAN, IMAGENET_STD
-from ssltm.errors import BackboneCheckpointError
+from ssltm.errors import BackboneCheckpointError, ConfigError
 from ssltm.models.backbones import read_state_dict
 
 SOURCES = {"raft_small": raft_small, "raft_large": raft_large}
@@ -60,7 +60,7 @@ class FlowEstimator(nn.Module):
     ) -> None:
         super().__init__()
         if source not in (*SOURCES, "zero"):
-            raise ValueError(f"model.flow.source must be one of {', '.join([*SOURCES, 'zero'])}; got {source!r}")
+            raise ConfigError(f"model.flow.source must be one of {', '.join([*SOURCES, 'zero'])}; got {source!r}")
         self.source = source
         self.num_updates = num_updates
         self.trainable = trainable
