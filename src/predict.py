@@ -10,6 +10,7 @@ listed in `ssltm/inference/outputs.py`.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -40,6 +41,32 @@ def resolve_device(name: str) -> str:
     return name
 
 
+#: what a prediction writes into its output folder (besides a folder per compared model)
+OUTPUTS = ("labels", "colour", "overlay", "overlay.mp4", "compare", "compare.csv", "predict.json")
+#: Hydra's own files in its run folder (the default output): not outputs of an earlier prediction
+HYDRA_FILES = (".hydra",)
+
+
+def prepare_output(output: Path, overwrite: bool, compared: list[str]) -> None:
+    """Refuse an output folder that already holds files, so that a new prediction never mixes
+    with an older one; with `overwrite=true`, clear the outputs of the earlier prediction first."""
+    if not output.is_dir():
+        return
+    present = sorted(p for p in output.iterdir() if p.name not in HYDRA_FILES and p.suffix != ".log")
+    if not present:
+        return
+    if not overwrite:
+        shown = ", ".join(p.name for p in present[:5]) + (", ..." if len(present) > 5 else "")
+        raise ConfigError(
+            f"output: {output} already holds files ({shown}); choose another folder, or add "
+            "overwrite=true to replace the earlier prediction"
+        )
+    ours = {*OUTPUTS, *compared}
+    for path in present:
+        if path.name in ours:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def run(cfg: DictConfig) -> dict:
     """Predict every frame of `cfg.input`; returns the summary written to predict.json."""
     start = time.perf_counter()
@@ -55,6 +82,7 @@ def run(cfg: DictConfig) -> dict:
             f"{cfg.ckpt_path} those of {model.info.name!r}"
         )
     output = Path(cfg.output or cfg.paths.output_dir)
+    prepare_output(output, cfg.get("overwrite", False), [*cfg.names[1:2]] if cfg.compare_ckpt_path else [])
     fps = cfg.fps or reader.fps or 10.0
     writer = PredictionWriter(output, model.info, cfg.save, cfg.alpha, fps)
     writers = [writer]

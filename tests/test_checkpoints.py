@@ -4,17 +4,20 @@ moves the `_target_`s of older versions, and `src/eval.py` and `src/predict.py` 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import SMALL, compose_config
+from conftest import ROOT, SMALL, compose_config
 from hydra.utils import instantiate
 from PIL import Image
 
 import eval as eval_entry
 import predict as predict_entry
+from ssltm.errors import CheckpointError
 from ssltm.runs.checkpoints import MOVED_TARGETS, load_trained
 
 BEFORE = Path(__file__).parent / "data" / "checkpoints_before_relayer"
@@ -60,3 +63,37 @@ def test_a_checkpoint_from_before_the_relayer_evaluates_and_predicts(name, tmp_p
         "predict", [f"ckpt_path={path}", f"input={frames}", f"output={tmp_path / 'pred'}"], tmp_path))
     assert summary["frames"] == 3
     assert np.asarray(Image.open(tmp_path / "pred" / "labels" / "000000.png")).shape == video.frame(0).shape[:2]
+
+
+class _CreatesAFile:
+    """Unpickling this calls open(path, "w"): a stand-in for a checkpoint that runs code."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_by_eval_and_predict_without_running_it(tmp_path):
+    marker = tmp_path / "payload_ran"
+    crafted = tmp_path / "shared.ckpt"
+    spec = json.loads((BEFORE / "per_frame.json").read_text())
+    torch.save({"state_dict": {}, "ssltm_run_config": spec["ssltm_run_config"], "extra": _CreatesAFile(marker)},
+               crafted)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match=rf"ckpt_path: {crafted} holds objects other than tensors"):
+        eval_entry.run(compose_config("eval", [f"ckpt_path={crafted}"], tmp_path / "eval"))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(frames / "000000.png")
+    with pytest.raises(CheckpointError, match="holds objects other than tensors"):
+        predict_entry.run(compose_config(
+            "predict", [f"ckpt_path={crafted}", f"input={frames}", f"output={tmp_path / 'pred'}"], tmp_path))
+    assert not marker.exists(), "loading the checkpoint ran code from it"
+
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "eval.py"), f"ckpt_path={crafted}",
+                           f"paths.log_dir={tmp_path}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "holds objects other than tensors" in proc.stderr
+    assert not marker.exists()

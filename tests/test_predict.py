@@ -202,7 +202,8 @@ def test_predict_on_a_frame_folder_with_the_teacher(checkpoint, tmp_path):
     for t in range(4):
         Image.fromarray(np.full((48, 64, 3), 40 * t, np.uint8)).save(frames / f"f{t}.jpg")
     pcfg = compose_config("predict", [f"ckpt_path={checkpoint / 'checkpoints' / 'last.ckpt'}",
-                                      f"input={frames}", "network=teacher", "save=[labels]"], tmp_path)
+                                      f"input={frames}", "network=teacher", "save=[labels]",
+                                      f"output={tmp_path / 'pred'}"], tmp_path)
     summary = predict_entry.run(pcfg)
     assert summary["frames"] == 4 and summary["network"] == "teacher"
     for bad, message in [("save=[labels,gif]", "save: unknown output"),
@@ -211,8 +212,40 @@ def test_predict_on_a_frame_folder_with_the_teacher(checkpoint, tmp_path):
                                          bad, "names=[only_one]"], tmp_path / "bad")
         with pytest.raises(predict_entry.USER_ERRORS, match=message):
             predict_entry.run(cfg)
-    assert sorted(p.name for p in (tmp_path / "labels").iterdir()) == [f"f{t}.png" for t in range(4)]
-    assert not (tmp_path / "overlay.mp4").exists()
+    assert sorted(p.name for p in (tmp_path / "pred" / "labels").iterdir()) == [f"f{t}.png" for t in range(4)]
+    assert not (tmp_path / "pred" / "overlay.mp4").exists()
+
+
+def test_predict_never_mixes_with_an_earlier_prediction(checkpoint, tmp_path):
+    """A folder that holds a prediction is refused; overwrite=true clears it first, so a 3-frame
+    run over a 10-frame one leaves 3 label maps and a predict.json that describes them."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for t in range(10):
+        Image.fromarray(np.full((48, 64, 3), 20 * t, np.uint8)).save(frames / f"{t:06d}.png")
+    ckpt = checkpoint / "checkpoints" / "last.ckpt"
+    out = tmp_path / "pred"
+
+    def predict(*extra: str) -> dict:
+        return predict_entry.run(compose_config(
+            "predict", [f"ckpt_path={ckpt}", f"input={frames}", f"output={out}", "save=[labels]", *extra], tmp_path))
+
+    assert predict()["frames"] == 10
+    with pytest.raises(predict_entry.ConfigError, match=rf"output: {out} already holds files .*overwrite=true"):
+        predict("max_frames=3")
+    assert len(list((out / "labels").iterdir())) == 10  # refused before writing anything
+    assert predict("max_frames=3", "overwrite=true")["frames"] == 3
+    assert sorted(p.name for p in (out / "labels").iterdir()) == [f"{t:06d}.png" for t in range(3)]
+    assert json.loads((out / "predict.json").read_text())["frames"] == 3
+
+
+def test_two_frames_with_one_name_are_an_error_naming_both(tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for suffix in (".png", ".jpg"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(frames / f"000003{suffix}")
+    with pytest.raises(DataError, match=r"000003.jpg and .*000003.png have the same name without their extension"):
+        FrameReader(frames)
 
 
 def test_comparison_keeps_the_frames_of_most_disagreement(tmp_path):

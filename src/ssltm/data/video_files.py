@@ -38,6 +38,14 @@ class FrameReader:
                 raise DataError(
                     f"input: {self.path} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
                 )
+            stems: dict[str, Path] = {}
+            for file in self.files:  # outputs are named by stem: two frames must not share one
+                if file.stem in stems:
+                    raise DataError(
+                        f"input: {stems[file.stem]} and {file} have the same name without their "
+                        "extension, so their predictions would overwrite each other; rename one"
+                    )
+                stems[file.stem] = file
             self.num_frames = len(self.files)
         elif self.path.suffix.lower() in VIDEO_SUFFIXES:
             with self._open() as container:

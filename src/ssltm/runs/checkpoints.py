@@ -6,6 +6,7 @@ the inference mode), all from the stored config: no data folder is read."""
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +32,23 @@ MOVED_TARGETS = {
 
 
 def load_checkpoint(path: str | Path) -> dict:
+    """The checkpoint file at `path`, read safely: tensors and plain data only
+    (`weights_only=True`), so that loading a file someone shared can never run code from it."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"ckpt_path: no file at {path}")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # an object that only arbitrary unpickling could build
+        refused = str(err).strip().splitlines()
+        detail = next((line.strip() for line in refused if "GLOBAL" in line or "Unsupported" in line), "")
+        raise CheckpointError(
+            f"ckpt_path: {path} holds objects other than tensors and plain data; refused, since "
+            f"loading them could run code from the file ({detail or 'not a weights-only file'})"
+        ) from err
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise CheckpointError(f"ckpt_path: cannot read {path} as a checkpoint: {err}") from err
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"ckpt_path: cannot read {path} as a checkpoint: {first}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"ckpt_path: {path} is not a Lightning checkpoint")
     return checkpoint
