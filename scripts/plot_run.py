@@ -38,7 +38,7 @@ def read_log(path: Path) -> dict[str, list[tuple[int, float]]]:
     """column -> [(step, value)] for every numeric cell of a Lightning CSV log."""
     if not path.is_file():
         raise CsvLogError(f"{path}: no CSV log (train with logger=csv, the default, or logger=many)")
-    series: dict[str, list[tuple[int, float]]] = {}
+    series: dict[str, dict[int, float]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             try:
@@ -53,10 +53,10 @@ def read_log(path: Path) -> dict[str, list[tuple[int, float]]]:
                 except ValueError:
                     continue
                 if math.isfinite(value):
-                    series.setdefault(key, []).append((step, value))
+                    series.setdefault(key, {})[step] = value  # a resumed run logs some steps again: the later row wins
     if not series:
         raise CsvLogError(f"{path}: the log holds no values yet")
-    return series
+    return {key: sorted(values.items()) for key, values in series.items()}
 
 
 def plot(series: dict[str, list[tuple[int, float]]], out: Path, title: str) -> Path:

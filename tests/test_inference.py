@@ -47,7 +47,7 @@ def test_sliding_window_equals_one_pass_for_a_pixelwise_network(size):
 
 
 def test_bad_inference_options_are_clear():
-    with pytest.raises(ValueError, match="whole or slide"):
+    with pytest.raises(ValueError, match="must be one of whole, slide"):
         Inference("tiles")
     with pytest.raises(ValueError, match="needs inference.crop_size"):
         Inference("slide")

@@ -56,6 +56,10 @@ def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_nam
     train_entry.run(train_cfg_factory(*resume, output_dir=first))
 
     assert _losses(tmp_path / "parts.jsonl") == _losses(tmp_path / "whole.jsonl")  # the same 6 losses
+    # one continuous log: the validation of epoch 0 (before the interruption) is still there
+    from plot_run import read_log
+
+    assert [step for step, _ in read_log(first / "csv" / "metrics.csv")["val/mIoU"]] == [2, 5]
     expected, got = _weights(whole / "checkpoints" / "last.ckpt"), _weights(first / "checkpoints" / "last.ckpt")
     assert expected.keys() == got.keys()
     assert any(k.startswith("teacher.") for k in got) and any("gcc.prototypes" in k for k in got)
@@ -84,6 +88,17 @@ def test_slurm_launcher_config_extends_the_submitit_plugin(tmp_path):
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.max_num_timeout >= 1 and launcher.timeout_min == 1440 and launcher.signal_delay_s > 0
+
+
+def test_a_fresh_run_into_a_folder_holding_a_run_stops_unless_told_to_overwrite(train_cfg_factory, tmp_path):
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=3", output_dir=tmp_path))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    before = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+    with pytest.raises(ConfigError, match=rf"{tmp_path} already holds a run .*ckpt_path=last.*overwrite=true"):
+        train_entry.run(train_cfg_factory("data.steps_per_epoch=1", output_dir=tmp_path))
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == before == 3  # kept
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=1", "overwrite=true", output_dir=tmp_path))
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 1
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(train_cfg_factory, tmp_path):

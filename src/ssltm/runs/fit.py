@@ -37,7 +37,7 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     weights. Also writes `method_stats.json` (wall time, bytes written to disk)."""
     start = time.perf_counter()
     check_config(cfg)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.get("overwrite", False))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 #: the config nodes that define a trained network and its data; saved in every checkpoint
 RUN_DEFINITION = ("data", "model", "method")
@@ -45,3 +48,26 @@ class RunConfigInCheckpoint(pl.Callback):
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         checkpoint["ssltm_run_config"] = self.run_config
+
+
+class _ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing metrics.csv is continued, not deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = next(csv.reader(file), [])  # appended rows keep its header
+
+
+class ContinuedCSVLogger(pl.loggers.CSVLogger):
+    """`csv/metrics.csv` that a resumed run (ckpt_path=last|auto) continues: the rows of the steps
+    before the interruption stay. Steps between the last checkpoint and the interruption are
+    logged again after the resume; `scripts/plot_run.py` keeps the later value of a step."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment

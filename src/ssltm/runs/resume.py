@@ -15,6 +15,7 @@ position in the data stream (the data module's state, see data/samplers.py).
 from __future__ import annotations
 
 import random
+import shutil
 import signal
 from pathlib import Path
 
@@ -133,17 +134,35 @@ class RandomState(pl.Callback):
             self.pending = None
 
 
-def resolve_checkpoint(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+#: what a training run writes into its output folder; `overwrite=true` clears these first
+RUN_OUTPUTS = ("checkpoints", "csv", "panels", "metrics.json", "method_stats.json")
+
+
+def resolve_checkpoint(ckpt_path: str | None, output_dir: str | Path, overwrite: bool = False) -> str | None:
     """`ckpt_path` of src/train.py -> the file to resume from, or None for a fresh start.
 
-    None: a fresh run. `last`: this output folder's checkpoints/last.ckpt, which must exist.
+    None: a fresh run, in a folder that holds no earlier run (its checkpoints/last.ckpt), unless
+    `overwrite` clears that run's outputs first. `last`: this output folder's
+    checkpoints/last.ckpt, which must exist.
     `auto`: the newest of that file and Lightning's SLURM requeue checkpoints (hpc_ckpt_N.ckpt)
     when there is one, else a fresh start (a requeued cluster job reruns its command in its own
     output folder). Anything else: a checkpoint file, which must exist.
     """
-    if ckpt_path is None:
-        return None
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path is None:
+        if last.is_file() and not overwrite:
+            raise ConfigError(
+                f"{output_dir} already holds a run ({last}); resume it with ckpt_path=last, train "
+                "into another folder (hydra.run.dir=...), or add overwrite=true to start over"
+            )
+        if overwrite:
+            for name in RUN_OUTPUTS:
+                path = Path(output_dir) / name
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+        return None
     if ckpt_path == "auto":  # also Lightning's SLURM auto-requeue checkpoints (SIGUSR1): the newest
         found = [p for p in [last, *Path(output_dir).glob("hpc_ckpt_*.ckpt")] if p.is_file()]
         return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
