@@ -16,10 +16,24 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
 import ssltm  # noqa: F401  (registers config resolvers)
-from ssltm.errors import USER_ERRORS, CheckpointError, user_error_message
+from ssltm.errors import USER_ERRORS, CheckpointError, ConfigError, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint, restore_method, stored_run_config
 from ssltm.runs.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers
 from ssltm.runs.reporting import print_result, write_metrics
+
+
+def changed_config(stored: dict, given: DictConfig, key: str) -> DictConfig:
+    """The stored config of `key` with the values given on the command line; null ones (the
+    defaults of conf/eval.yaml) change nothing. `data.root` also moves the source, which the
+    stored, resolved config names by its own path."""
+    given = {k: v for k, v in OmegaConf.to_container(given).items() if v is not None}
+    merged = OmegaConf.merge(stored, given)
+    if key == "data" and "root" in given:
+        source = merged.get("source") or {}
+        if "root" not in source:
+            raise ConfigError(f"data.root: the checkpoint's data ({source.get('_target_', '?')}) is not read from a folder")
+        merged.source.root = given["root"]
+    return merged
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
@@ -32,7 +46,7 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
             if given is None:  # not given on the command line: as trained
                 cfg[key] = stored[key]
             elif "_target_" not in given:  # only some keys (data.split=test): change the stored config
-                cfg[key] = OmegaConf.merge(stored[key], given)
+                cfg[key] = changed_config(stored[key], given, key)
         if cfg.get("inference") is not None:  # inference=slide on the command line
             cfg.method.inference = cfg.inference
     if cfg.get("seed") is not None:

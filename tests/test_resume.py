@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import train as train_entry
-from ssltm.errors import ConfigError, NonFiniteLossError
+from ssltm.errors import CheckpointError, ConfigError, NonFiniteLossError
 from ssltm.runs.atomic_checkpoint_io import TEMP_PREFIX
 from ssltm.runs.resume import TrainingInterrupted
 
@@ -230,3 +230,68 @@ def test_a_constructor_applies_the_same_rule_as_the_config_check():
         GlobalCategoryContext(num_classes=3, channels=8, k=0)
     with pytest.raises(ConfigError, match=r"^data.clip.min_distance=5 must not exceed data.clip.max_distance=2"):
         ClipSampler(min_distance=5, max_distance=2)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_file_and_says_so(tmp_path, monkeypatch):
+    """A full disk while a checkpoint is written: the earlier checkpoint stays loadable, no
+    temporary file is left, and the error says what happened (a user error: one line)."""
+    import errno
+
+    import ssltm.runs.atomic_checkpoint_io as atomic
+    from ssltm.errors import USER_ERRORS, CheckpointWriteError
+
+    path = tmp_path / "last.ckpt"
+    atomic.atomic_torch_save({"state_dict": {"w": torch.ones(3)}, "step": 1}, path)
+
+    def full_disk(obj, file):
+        file.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.torch, "save", full_disk)
+    with pytest.raises(CheckpointWriteError, match=rf"could not write the checkpoint {path}: No space left on device; "
+                                                   "the previous one is kept") as failed:
+        atomic.AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "step": 2}, path)
+    assert isinstance(failed.value, USER_ERRORS)
+    assert torch.load(path, weights_only=True)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_checkpoints_get_the_usual_permissions_and_leftovers_of_a_killed_save_go(tmp_path):
+    from ssltm.runs.atomic_checkpoint_io import atomic_torch_save
+
+    path = tmp_path / "last.ckpt"
+    leftover = tmp_path / f"{TEMP_PREFIX}last.ckpt.abc123"  # from a save that was killed
+    leftover.write_bytes(b"half a checkpoint")
+    umask = os.umask(0o022)
+    try:
+        atomic_torch_save({"step": 1}, path)
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644  # as any other output (mkstemp alone gives 0600)
+    assert not leftover.exists()
+
+
+def test_resuming_from_a_checkpoint_of_another_network_is_one_clear_error(train_cfg_factory, tmp_path):
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=1", output_dir=tmp_path / "a"))
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=rf"ckpt_path: {ckpt} holds SSLTM \(test_resnet, C=32, 7 classes\) "
+                                              r"trained by SupervisedMethod, but this run builds SSLTM \(test_resnet, "
+                                              r"C=16, 7 classes\) trained by SupervisedMethod: \S+ is \(16, .*\) there, "
+                                              r"\(8, .*\) here"):
+        train_entry.run(train_cfg_factory("model.channels=16", f"ckpt_path={ckpt}", output_dir=tmp_path / "b"))
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=rf"ckpt_path: cannot read {truncated} as a checkpoint"):
+        train_entry.run(train_cfg_factory(f"ckpt_path={truncated}", output_dir=tmp_path / "c"))
+
+
+def test_an_output_folder_that_takes_no_files_is_refused_before_training(train_cfg_factory, tmp_path, monkeypatch):
+    import tempfile
+
+    def refused(*args, dir=None, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refused)  # (tests may run as root)
+    with pytest.raises(ConfigError, match=rf"paths.output_dir: cannot write into {tmp_path}: Permission denied"):
+        train_entry.run(train_cfg_factory(output_dir=tmp_path))
+    assert not (tmp_path / "csv").exists()  # nothing trained

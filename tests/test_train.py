@@ -15,7 +15,7 @@ from conftest import CONF, ROOT, SMALL, compose_config
 
 import eval as eval_entry
 import train as train_entry
-from ssltm.errors import DataError, user_error_message
+from ssltm.errors import ConfigError, DataError, user_error_message
 
 METHODS = sorted(p.stem for p in (CONF / "method").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -189,3 +189,19 @@ def test_a_data_set_of_two_frame_videos_trains_with_a_warning_naming_them(train_
     with pytest.warns(UserWarning, match=r"shorter than a clip of data.clip .*needs 4 frames.*has 2"):
         result, _ = train_entry.run(cfg)
     assert 0.0 <= result["mIoU"] <= 1.0
+
+
+def test_eval_takes_the_data_keys_it_documents_without_plus_plus(tmp_path):
+    """`src/eval.py ckpt_path=... data.root=/elsewhere data.num_workers=0` (docs/data.md): null
+    defaults in conf/eval.yaml change nothing, a given root also moves the stored source."""
+    stored = {"_target_": "ssltm.data.datamodule.VideoDataModule", "root": "/trained/camvid", "num_workers": 1,
+              "split": "val", "source": {"_target_": "ssltm.data.camvid.CamVidSource", "root": "/trained/camvid"}}
+    given = compose_config("eval", ["ckpt_path=x.ckpt", "data.root=/elsewhere/camvid", "data.num_workers=0"], tmp_path).data
+    changed = eval_entry.changed_config(stored, given, "data")
+    assert changed.root == changed.source.root == "/elsewhere/camvid"
+    assert changed.num_workers == 0 and changed.split == "val"
+    untouched = eval_entry.changed_config(stored, compose_config("eval", ["ckpt_path=x.ckpt"], tmp_path).data, "data")
+    assert untouched.root == "/trained/camvid" and untouched.num_workers == 1
+    synthetic = {**stored, "source": {"_target_": "ssltm.data.synthetic.SyntheticSource"}}
+    with pytest.raises(ConfigError, match="data.root: the checkpoint's data .*SyntheticSource.* is not read from a folder"):
+        eval_entry.changed_config(synthetic, given, "data")

@@ -12,6 +12,10 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing or was not written by this suite's training."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written (a full disk, no permission); the earlier file stays."""
+
+
 class BackboneCheckpointError(ValueError):
     """A backbone checkpoint that is missing, unreadable or does not fit the architecture."""
 
@@ -24,7 +28,8 @@ class NonFiniteLossError(RuntimeError):
     """The training loss stayed NaN or infinite for `method.max_nonfinite_steps` steps in a row."""
 
 
-USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, ConfigError, NonFiniteLossError)
+USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, CheckpointWriteError, ConfigError,
+               NonFiniteLossError)
 
 
 def user_error_message(err: Exception) -> str:

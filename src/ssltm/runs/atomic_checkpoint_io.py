@@ -4,7 +4,8 @@ Lightning's default writer truncates the target and then writes into it, so a pr
 the middle (pre-emption, out of memory, Ctrl-C twice) destroys the previous `last.ckpt`.
 `AtomicCheckpointIO` writes to a temporary file in the same folder, flushes it to disk and only
 then renames it over the target; a rename within one file system is atomic, so the target is
-always either the old checkpoint or the new one.
+always either the old checkpoint or the new one. The temporary file of a killed save is removed at
+the next save of that checkpoint; a write that fails (a full disk) keeps the old file and says so.
 """
 
 from __future__ import annotations
@@ -17,21 +18,48 @@ from typing import Any
 import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
+from ssltm.errors import CheckpointWriteError
+
 #: the prefix of the temporary files (a leftover one is from a save that was killed)
 TEMP_PREFIX = ".saving-"
 
 
+def _file_mode() -> int:
+    """The permissions a newly created file gets here (0666 less the umask), as for every other
+    output of a run; `mkstemp` alone would make checkpoints private (0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Delete the temporary files of earlier saves of `path` that were killed mid-write."""
+    leftovers = list(path.parent.glob(f"{TEMP_PREFIX}{path.name}.*"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save(obj, path), replacing `path` only once the new file is complete."""
+    """torch.save(obj, path), replacing `path` only once the new file is complete. A failed write
+    (a full disk) leaves the previous file as it was and raises CheckpointWriteError."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as file:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
+    except OSError as err:
+        Path(temp).unlink(missing_ok=True)
+        kept = "the previous one is kept" if path.is_file() else "there was none before"
+        raise CheckpointWriteError(
+            f"could not write the checkpoint {path}: {err.strerror or err}; {kept}"
+        ) from err
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -3,6 +3,7 @@ and report the evaluation of the final weights (`metrics.json`, `method_stats.js
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from ssltm.errors import CheckpointError, ConfigError
+from ssltm.runs.checkpoints import load_checkpoint
 from ssltm.runs.config_checks import check_built, check_config
 from ssltm.runs.lightning import RunConfigInCheckpoint, finish_loggers, instantiate_list, instantiate_loggers
 from ssltm.runs.performance import apply_performance
@@ -31,6 +34,46 @@ def save_final_checkpoint(trainer: pl.Trainer, path: Path) -> str | None:
     return str(path)
 
 
+def check_writable(output_dir: Path) -> None:
+    """The run's folder and its checkpoints/ take files: checked before training, not found out at
+    the first save after an hour of it."""
+    for folder in (output_dir, output_dir / "checkpoints"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+                pass
+        except OSError as err:
+            raise ConfigError(f"paths.output_dir: cannot write into {folder}: {err.strerror or err}") from None
+
+
+def check_resumable(ckpt_path: str, method: pl.LightningModule, cfg: DictConfig) -> None:
+    """The checkpoint to resume from fits the method this run builds: the same parameter names
+    and shapes. Otherwise one line says what the checkpoint holds and what the run expects."""
+    checkpoint = load_checkpoint(ckpt_path)
+    theirs, ours = checkpoint["state_dict"], method.state_dict()
+    missing, unexpected = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    resized = [k for k in sorted(set(ours) & set(theirs)) if tuple(ours[k].shape) != tuple(theirs[k].shape)]
+    if not (missing or unexpected or resized):
+        return
+    stored = checkpoint.get("ssltm_run_config") or {}
+    holds = _describe(stored.get("model"), stored.get("method"))
+    expects = _describe(OmegaConf.to_container(cfg.model, resolve=True), OmegaConf.to_container(cfg.method, resolve=True))
+    first = (f"{resized[0]} is {tuple(theirs[resized[0]].shape)} there, {tuple(ours[resized[0]].shape)} here"
+             if resized else f"{len(missing)} parameter(s) missing (e.g. {missing[0]})" if missing
+             else f"{len(unexpected)} parameter(s) unknown here (e.g. {unexpected[0]})")
+    raise CheckpointError(f"ckpt_path: {ckpt_path} holds {holds}, but this run builds {expects}: {first}")
+
+
+def _describe(model: dict | None, method: dict | None) -> str:
+    if not model:
+        return "a network of unknown config"
+    name = str(model.get("_target_", "?")).rsplit(".", 1)[-1]
+    backbone = (model.get("backbone") or {}).get("name", "?") if isinstance(model.get("backbone"), dict) else "?"
+    trained = str((method or {}).get("_target_", "?")).rsplit(".", 1)[-1]
+    width = f"C={model['channels']}, " if "channels" in model else ""
+    return f"{name} ({backbone}, {width}{model.get('num_classes', '?')} classes) trained by {trained}"
+
+
 def fit(cfg: DictConfig) -> tuple[dict, dict]:
     """Fit the method on the data module and report the evaluation of its FINAL weights (no
     checkpoint is chosen on the split that is reported). `checkpoints/last.ckpt` holds those
@@ -45,6 +88,9 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     check_built(model, datamodule.info.num_classes, cfg.data.get("train_transform", {}).get("crop_size"))
     apply_performance(model, cfg.get("performance"))
     method = instantiate(cfg.method, model=model)
+    if ckpt_path is not None:
+        check_resumable(ckpt_path, method, cfg)
+    check_writable(Path(cfg.paths.output_dir))
     datamodule.use_unlabelled = method.uses_unlabelled
     callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(),
                  InterruptCheckpoint()]
