@@ -57,3 +57,16 @@ class SaveFinalState(pl.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
+
+
+class CorruptFramesAtStep(pl.Callback):
+    """Overwrites every frame image under `folder` with garbage before training step `step`: a
+    data set damaged while a run trains on it."""
+
+    def __init__(self, folder: str, step: int) -> None:
+        self.folder, self.step = folder, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            for image in Path(self.folder).rglob("*.jpg"):
+                image.write_bytes(b"not an image any more")

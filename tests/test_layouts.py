@@ -256,6 +256,21 @@ def test_training_stops_before_the_first_step_naming_the_bad_file(tmp_path):
         train_entry.run(cfg)
 
 
+def test_a_frame_damaged_during_training_stops_the_run_after_saving_it(tmp_path):
+    root = make_vspw(tmp_path / "vspw")
+    out = tmp_path / "run"
+    cfg = compose_config("train", [
+        "data=vspw", f"data.root={root}", "backbone=tiny", "model.channels=16", "data.num_workers=0",
+        "data.batch_size=2", "data.steps_per_epoch=6", "trainer.max_epochs=1", "logger=csv",
+        "callbacks.rich_progress_bar=null", "+callbacks.damage._target_=run_helpers.CorruptFramesAtStep",
+        f"+callbacks.damage.folder={root / 'data'}", "+callbacks.damage.step=2"], out)
+    with pytest.raises(DataError, match=rf"{root / 'data'}/\S+\.jpg: unreadable .*training stopped after step \d; "
+                                        rf"{out / 'checkpoints' / 'last.ckpt'} saved: fix the file") as stopped:
+        train_entry.run(cfg)
+    step = int(str(stopped.value).split("after step ")[1].split(";")[0])  # 2, or 3 if a batch was prefetched
+    assert step in (2, 3) and torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == step
+
+
 def test_check_data_and_prepare_scripts_summarise_and_fail_clearly(tmp_path, capsys):
     root = make_vspw(tmp_path / "vspw")
     assert prepare_vspw.main([f"data.root={root}"]) == 0

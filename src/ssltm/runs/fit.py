@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from ssltm.errors import CheckpointError, ConfigError
+from ssltm.errors import CheckpointError, ConfigError, DataError, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint
 from ssltm.runs.config_checks import check_built, check_config
 from ssltm.runs.lightning import RunConfigInCheckpoint, finish_loggers, instantiate_list, instantiate_loggers
@@ -92,8 +92,8 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
         check_resumable(ckpt_path, method, cfg)
     check_writable(Path(cfg.paths.output_dir))
     datamodule.use_unlabelled = method.uses_unlabelled
-    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(),
-                 InterruptCheckpoint()]
+    interrupt = InterruptCheckpoint()
+    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(), interrupt]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -101,7 +101,14 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
 
     output_dir = Path(cfg.paths.output_dir)
     try:
-        trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
+        except DataError as err:
+            if interrupt.saved_on_error is None:
+                raise
+            path, step = interrupt.saved_on_error
+            raise DataError(f"{user_error_message(err).removeprefix('error: ')} (training stopped after step "
+                            f"{step}; {path} saved: fix the file, then resume with ckpt_path=last)") from None
         final = save_final_checkpoint(trainer, output_dir / "checkpoints" / "last.ckpt")
         if not trainer.fast_dev_run and method.last_eval_step != trainer.global_step:
             trainer.validate(method, datamodule=datamodule, verbose=False)  # the final weights

@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 
-from ssltm.errors import ConfigError
+from ssltm.errors import ConfigError, DataError
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 
@@ -56,6 +56,8 @@ class InterruptCheckpoint(pl.Callback):
 
     def __init__(self) -> None:
         self.received: int | None = None
+        #: (checkpoint, step) saved when a data error stopped training
+        self.saved_on_error: tuple[str, int] | None = None
         self.launcher = None
         self._previous: dict[int, object] = {}
 
@@ -83,6 +85,13 @@ class InterruptCheckpoint(pl.Callback):
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._restore_handlers()
+        # a file that became unreadable while training: keep what was learnt, so that the run
+        # resumes once the file is fixed (one process only: a save needs every process of a run)
+        if (isinstance(exception, DataError) and trainer.training and trainer.world_size == 1
+                and trainer.global_step > 0):
+            path = interrupted_checkpoint_path(trainer)
+            trainer.save_checkpoint(path)
+            self.saved_on_error = (str(path), trainer.global_step)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if not trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
