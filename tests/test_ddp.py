@@ -113,3 +113,17 @@ def test_ddp_spawn_training_keeps_the_processes_identical_and_syncs_metrics(trai
                                              tmp_path / "eval_first"))
     assert abs(logged - both["mIoU"]) < abs(both["mIoU"] - first["mIoU"]) / 10
     assert abs(logged - both["mIoU"]) < 1e-3
+
+
+def test_ddp_evaluation_with_fewer_videos_than_processes(train_cfg_factory, tmp_path):
+    """One validation video, two processes: the second gets a padding batch it does not score, so
+    both take part in the evaluation and the logged metrics are those of the one video."""
+    run = tmp_path / "ddp"
+    cfg = train_cfg_factory(
+        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "data.source.val_videos=1",
+        "data.steps_per_epoch=2", "callbacks.rich_progress_bar=null", output_dir=run,
+    )
+    train_entry.run(cfg)
+    logged = _last_logged(run / "csv" / "metrics.csv", "val/mIoU")
+    alone, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"], tmp_path / "e"))
+    assert abs(logged - alone["mIoU"]) < 1e-3

@@ -112,6 +112,7 @@ class ClipDataset(Dataset):
             "reference": images[-1],
             "meta": {
                 "video": video.video_id,
+                "video_index": item.video,
                 "query": item.query,
                 "frame_indices": torch.tensor(indices),
                 "reference_index": ref,

@@ -32,6 +32,13 @@ class DataPosition:
     batches: int = 0
 
 
+def evaluates_video(video_index: int) -> bool:
+    """Whether this process scores video `video_index` in a multi-process evaluation (video i
+    goes to rank i mod world size)."""
+    rank, world_size = world()
+    return video_index % world_size == rank
+
+
 def world() -> tuple[int, int]:
     """(rank, world size) of this process; (0, 1) without torch.distributed."""
     if dist.is_available() and dist.is_initialized():
@@ -88,7 +95,9 @@ class TrainBatchSampler(Sampler[list[SampleKey]]):
 class VideoBatchSampler(Sampler[list[int]]):
     """Evaluation batches in dataset order, cut at every change of video. With several processes,
     each takes whole videos (video i goes to rank i mod world size), so that every video is
-    walked in order by one process; the metrics are then summed across processes."""
+    walked in order by one process; the metrics are then summed across processes. A process left
+    without videos (fewer videos than processes) still gets one batch, of another process's video,
+    so that it joins the evaluation's collective calls; it does not score it (`evaluates_video`)."""
 
     def __init__(self, items: list[ClipItem], batch_size: int, rank: int | None = None, world_size: int | None = None) -> None:
         if rank is None or world_size is None:
@@ -102,6 +111,8 @@ class VideoBatchSampler(Sampler[list[int]]):
                 last.append(i)
             else:
                 self.batches.append([i])
+        if not self.batches and items:
+            self.batches = [[0]]  # a padding batch: scored by the process that owns its video
 
     def __iter__(self):
         return iter(self.batches)

@@ -14,8 +14,10 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
+from torchmetrics import MeanMetric
 
 from ssltm.constants import IGNORE_INDEX
+from ssltm.data.samplers import evaluates_video
 from ssltm.errors import NonFiniteLossError
 from ssltm.inference.passes import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
@@ -66,6 +68,7 @@ class SegmentationMethod(pl.LightningModule):
         #: True while the current step was skipped for a non-finite loss (no optimiser update)
         self.step_skipped = False
         self.eval_metrics = VideoSegmentationMetrics(num_classes, IGNORE_INDEX)
+        self.eval_loss = MeanMetric()
         #: metrics of further networks evaluated beside the main one (logged as <stage>/<name>/...)
         self.extra_eval_metrics = nn.ModuleDict()
         self.last_eval: dict | None = None
@@ -139,11 +142,14 @@ class SegmentationMethod(pl.LightningModule):
     # --- evaluation --------------------------------------------------------------------------
     def _eval_step(self, batch: dict, stage: str) -> dict:
         meta = batch["meta"]
+        if not evaluates_video(int(meta["video_index"][0])):  # a padding batch (fewer videos than processes)
+            return {"panel": {}}
         shared = (meta["frame_indices"], torch.as_tensor(meta["reference_index"], device=batch["frames"].device))
         logits = self.inference(self.eval_network(), batch["frames"], batch["reference"], *shared)
         self.keep_panel(frame=batch["frames"][:, -1], ground_truth=batch["label"], prediction_logits=logits)
         loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
-        self.log(f"{stage}/loss", loss, batch_size=batch["label"].shape[0], sync_dist=True)
+        # summed over the processes once, at the end: they may walk different numbers of batches
+        self.eval_loss.update(loss, weight=batch["label"].shape[0])
         subset = meta.get("subset")
         self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset)
         for name, network in self.extra_eval_networks().items():
@@ -154,6 +160,8 @@ class SegmentationMethod(pl.LightningModule):
         return {"panel": self.panel_tensors}
 
     def _eval_epoch_end(self, stage: str) -> None:
+        self.log(f"{stage}/loss", self.eval_loss.compute())
+        self.eval_loss.reset()
         for name, metrics in self.extra_eval_metrics.items():
             extra = metrics.compute()
             metrics.reset()
