@@ -12,6 +12,7 @@ WHAT:
   inference   frames/s over a long video: model=per_frame against model=ssltm streaming with and
               without the per-frame feature cache
   data        samples/s of the data modules' training loaders with their configured workers
+  soak        resident memory of a 1,000-step Mean Teacher run (GCC on), every 50 steps: does it leak?
   all         all of the above, then `report`
   report      BENCHMARKS.md from the JSON files in --out
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from measure.data_loading import bench_data
 from measure.inference_speed import bench_inference
 from measure.report import report
+from measure.soak import bench_soak
 from measure.stt_attention import bench_stt
 from measure.timing import DEVICE, ROOT, console, save
 from measure.train_step import BACKBONES, bench_roofline, bench_train_step
@@ -38,19 +40,21 @@ from measure.train_step import BACKBONES, bench_roofline, bench_train_step
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["stt", "train_step", "roofline", "inference", "data", "all", "report"])
+    parser.add_argument("what", choices=["stt", "train_step", "roofline", "inference", "data", "soak", "all", "report"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / DEVICE.type))
     parser.add_argument("--backbones", default=",".join(BACKBONES), help="train_step: comma-separated backbone configs")
     parser.add_argument("--video-frames", type=int, default=120, help="inference: length of the video")
     parser.add_argument("--data-batches", type=int, default=20, help="data: batches timed per loader")
+    parser.add_argument("--soak-steps", type=int, default=1000, help="soak: training steps")
+    parser.add_argument("--soak-every", type=int, default=50, help="soak: steps between two memory samples")
     parser.add_argument("--tag", default=None, help="save as <what>-<tag>.json (a further setting)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the training config")
     args = parser.parse_intermixed_args()
     warnings.filterwarnings("ignore")
     out = Path(args.out)
     benches = {"stt": bench_stt, "train_step": bench_train_step, "roofline": bench_roofline,
-               "inference": bench_inference, "data": bench_data}
+               "inference": bench_inference, "data": bench_data, "soak": bench_soak}
     for what in (benches if args.what == "all" else [args.what] if args.what != "report" else []):
         save(out, what, benches[what](args), args.tag)
     if args.what in ("all", "report"):

@@ -14,6 +14,7 @@ value, 0, 254 or 255, changes inside a window).
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict
     """mIoU / mVC8 / mVC16 / per-class IoU of the predictions of every video of `split`."""
     gt_root, pred_dir = Path(gt_root), Path(pred_dir)
     metrics = VideoSegmentationMetrics(VSPW_NUM_CLASSES)
+    out_of_range: dict[str, list[int]] = {}
     for video in track(read_split_file(gt_root / f"{split}.txt"), description="scoring videos"):
         masks = sorted((gt_root / "data" / video / "mask").glob("*.png"))
         if not masks:
@@ -58,12 +60,22 @@ def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict
             raw, pred = read_png(mask_path), read_png(pred_path)
             if raw.shape != pred.shape:
                 raise ScoreError(f"{pred_path}: size {pred.shape} differs from {mask_path} {raw.shape}")
+            outside = np.unique(pred[pred >= VSPW_NUM_CLASSES])
+            if outside.size:  # scored as wrong everywhere; most likely a palette or offset mistake
+                out_of_range.setdefault(str(pred_path), outside.tolist())
             metrics.update(
                 torch.from_numpy(pred.astype(np.int64))[None],
                 torch.from_numpy(remap_vspw_mask(raw, mask_path).astype(np.int64))[None],
                 [video],
                 [index],
             )
+    if out_of_range:
+        first, values = next(iter(out_of_range.items()))
+        warnings.warn(
+            f"{len(out_of_range)} prediction PNG(s) hold values outside the {VSPW_NUM_CLASSES} classes, scored as "
+            f"wrong (e.g. {first}: {values[:5]}); predictions must be class ids 0..{VSPW_NUM_CLASSES - 1}",
+            stacklevel=2,
+        )
     return metrics.compute()
 
 

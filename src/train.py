@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 
@@ -38,7 +39,7 @@ def main(cfg: DictConfig) -> float | None:
         print(
             f"training interrupted by {signal.Signals(stop.signum).name} after step {stop.step}; "
             f"checkpoint saved: {stop.checkpoint}\nresume with the same command and "
-            f"ckpt_path={stop.checkpoint}",
+            f"ckpt_path={shlex.quote(str(stop.checkpoint))}",
             file=sys.stderr,
         )
         raise SystemExit(stop.exit_code) from None

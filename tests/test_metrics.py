@@ -244,3 +244,21 @@ def test_golden_case_with_a_class_absent_from_the_truth_averages_only_classes_in
     in_truth_mean, union_mean = iou[in_truth > 0].mean(), iou[(in_truth + in_pred) > 0].mean()
     assert abs(in_truth_mean - union_mean) > 0.01
     assert score(case, pred_dir, "val")["mIoU"] == pytest.approx(in_truth_mean, abs=1e-9)
+
+
+def test_score_warns_about_predicted_values_outside_the_classes(shared_dir, tmp_path):
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    from score import score
+
+    case = shared_dir / "golden" / "vspw_case"
+    pred_dir = tmp_path / "pred"
+    shutil.copytree(case / "pred", pred_dir)
+    victim = sorted(pred_dir.glob("*/*.png"))[0]
+    pred = np.array(Image.open(victim))
+    pred[0, 0] = 200  # a palette index, say, instead of a class id
+    Image.fromarray(pred).save(victim)
+    with pytest.warns(UserWarning, match=rf"1 prediction PNG\(s\) hold values outside the 124 classes.*{victim}: \[200\]"):
+        score(case, pred_dir)

@@ -113,7 +113,7 @@ def test_sigterm_exits_cleanly_from_the_command_line(tmp_path):
     from conftest import ROOT, SMALL
 
     args = [sys.executable, str(ROOT / "src" / "train.py"), *SMALL, *RUN[:-1], "data.num_workers=0",
-            "data.steps_per_epoch=50", "trainer.max_epochs=100", f"hydra.run.dir={tmp_path}",
+            "data.steps_per_epoch=50", "trainer.max_epochs=100", f"hydra.run.dir='{tmp_path / 'a run'}'",
             "callbacks.rich_progress_bar=null", "+callbacks.kill._target_=run_helpers.SignalAtStep",
             "+callbacks.kill.step=3"]
     env = {"PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "offline", "PATH": "/usr/bin:/bin"}
@@ -121,8 +121,8 @@ def test_sigterm_exits_cleanly_from_the_command_line(tmp_path):
     assert done.returncode == 143, done.stderr[-2000:]
     assert "training interrupted by SIGTERM after step 4" in done.stderr
     assert "Traceback" not in done.stderr
-    checkpoint = tmp_path / "checkpoints" / "last.ckpt"
-    assert f"ckpt_path={checkpoint}" in done.stderr
+    checkpoint = tmp_path / "a run" / "checkpoints" / "last.ckpt"
+    assert f"ckpt_path='{checkpoint}'" in done.stderr  # quoted: the folder has a space
     assert torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"] == 4
 
 

@@ -205,3 +205,9 @@ def test_eval_takes_the_data_keys_it_documents_without_plus_plus(tmp_path):
     synthetic = {**stored, "source": {"_target_": "ssltm.data.synthetic.SyntheticSource"}}
     with pytest.raises(ConfigError, match="data.root: the checkpoint's data .*SyntheticSource.* is not read from a folder"):
         eval_entry.changed_config(synthetic, given, "data")
+
+
+def test_a_crop_larger_than_the_frames_is_named_in_a_warning(train_cfg_factory):
+    cfg = train_cfg_factory("data.train_transform.crop_size=[64,96]", "trainer.fast_dev_run=true")  # frames 48x64
+    with pytest.warns(UserWarning, match=r"crop_size=\[64, 96\] is larger than the frames \(48x64"):
+        train_entry.run(cfg)

@@ -13,7 +13,7 @@ from measure.timing import mb
 def report(out: Path) -> str:
     """BENCHMARKS.md's tables from the JSON files in `out`."""
     lines = []
-    for what in ("stt", "train_step", "roofline", "inference", "data"):
+    for what in ("stt", "train_step", "roofline", "inference", "data", "soak"):
         for path in sorted(out.glob(f"{what}*.json")):
             result = json.loads(path.read_text())
             if result.get("what", what) != what:
@@ -55,6 +55,15 @@ def report(out: Path) -> str:
                           "| model | frames/s | of per_frame |", "|---|---|---|"]
                 for name, r in result["results"].items():
                     lines.append(f"| {name} | {r['fps']:.2f} | {r['fps_ratio_to_per_frame']:.2f}x |")
+            elif what == "soak":
+                first, last = result["rss_mb"][0], result["rss_mb"][-1]
+                at_200 = next((r for s, r in result["rss_mb"] if s >= 200), float("nan"))
+                ok = "yes" if result["growth_from_step_200"] < result["target"] else "**no**"
+                lines += [f"{result['experiment']}, {result['steps']} steps in {result['seconds']:.0f} s, resident memory "
+                          f"of the training process every {result['every']} steps", "",
+                          "| RSS at step | first sample | 200 | last | growth 200 -> last | under 5% |", "|---|---|---|---|---|---|",
+                          f"| MB | {first[1]:.1f} (step {first[0]}) | {at_200:.1f} | {last[1]:.1f} (step {last[0]}) | "
+                          f"{100 * result['growth_from_step_200']:.2f}% | {ok} |"]
             elif what == "data":
                 lines += ["| data | workers | clips/s | crop |", "|---|---|---|---|"]
                 for name, r in result["results"].items():

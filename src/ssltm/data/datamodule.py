@@ -17,6 +17,8 @@ Before serving anything, `setup` checks each split it reads (`validate`, see dat
 
 from __future__ import annotations
 
+import warnings
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import CombinedLoader
@@ -139,6 +141,7 @@ class VideoDataModule(pl.LightningDataModule):
         return videos
 
     def _setup_train(self, videos: list[Video]) -> None:
+        self._warn_if_crop_exceeds_frames(videos)
         labelled, unlabelled = [], []
         for v, video in enumerate(videos):
             chosen = set(
@@ -160,6 +163,20 @@ class VideoDataModule(pl.LightningDataModule):
                 raise ConfigError(f"data.pseudo_label_dir: no pseudo-label PNGs under {self.pseudo_label_dir}")
             self.pseudo_set = ClipDataset(
                 pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
+            )
+
+    def _warn_if_crop_exceeds_frames(self, videos: list[Video]) -> None:
+        """A training crop larger than the (resized) frames trains on padding: say so, once."""
+        crop, resize = self.train_transform.crop_size, self.train_transform.resize
+        if crop is None or not videos:
+            return
+        frame = resize or videos[0].frame(0).shape[:2]
+        if crop[0] > frame[0] or crop[1] > frame[1]:
+            warnings.warn(
+                f"data.train_transform.crop_size={list(crop)} is larger than the frames "
+                f"({frame[0]}x{frame[1]}, {videos[0].video_id}): training pads them with "
+                "zeros and ignored labels; use a crop of at most the frame size",
+                stacklevel=2,
             )
 
     def _loader(self, dataset: ClipDataset, batch_size: int, stream: int | None = None,

@@ -74,10 +74,11 @@ def _describe(model: dict | None, method: dict | None) -> str:
     return f"{name} ({backbone}, {width}{model.get('num_classes', '?')} classes) trained by {trained}"
 
 
-def fit(cfg: DictConfig) -> tuple[dict, dict]:
+def fit(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> tuple[dict, dict]:
     """Fit the method on the data module and report the evaluation of its FINAL weights (no
     checkpoint is chosen on the split that is reported). `checkpoints/last.ckpt` holds those
-    weights. Also writes `method_stats.json` (wall time, bytes written to disk)."""
+    weights. Also writes `method_stats.json` (wall time, bytes written to disk). `callbacks` are
+    added to the configured ones (a benchmark's probes)."""
     start = time.perf_counter()
     check_config(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.get("overwrite", False))
@@ -93,7 +94,8 @@ def fit(cfg: DictConfig) -> tuple[dict, dict]:
     check_writable(Path(cfg.paths.output_dir))
     datamodule.use_unlabelled = method.uses_unlabelled
     interrupt = InterruptCheckpoint()
-    callbacks = [*instantiate_list(cfg.get("callbacks")), RunConfigInCheckpoint(cfg), RandomState(), interrupt]
+    callbacks = [*instantiate_list(cfg.get("callbacks")), *(callbacks or []), RunConfigInCheckpoint(cfg),
+                 RandomState(), interrupt]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
