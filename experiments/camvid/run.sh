@@ -17,4 +17,4 @@ run() {  # name, overrides...
 run camvid_per_frame experiment=camvid_per_frame
 run camvid_ssltm experiment=camvid_ssltm
 run camvid_ssltm_supervised experiment=camvid_ssltm_supervised
-$PY scripts/runs_table.py $OUT
+git show 1bd03a0:scripts/runs_table.py > /tmp/runs_table.py && $PY /tmp/runs_table.py $OUT   # the table script of that time (removed since; scripts/aggregate.py reads sweeps)

@@ -10,4 +10,4 @@ for exp in synthetic_per_frame synthetic_ssltm; do
   $PY src/train.py experiment=$exp trainer.max_epochs=16 hydra.run.dir=$OUT/$exp
   echo "$exp $(( $(date +%s) - start ))" >> $OUT/wall_seconds.txt
 done
-$PY scripts/runs_table.py $OUT
+git show 1bd03a0:scripts/runs_table.py > /tmp/runs_table.py && $PY /tmp/runs_table.py $OUT   # the table script of that time (removed since; scripts/aggregate.py reads sweeps)
