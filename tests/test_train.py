@@ -211,3 +211,12 @@ def test_a_crop_larger_than_the_frames_is_named_in_a_warning(train_cfg_factory):
     cfg = train_cfg_factory("data.train_transform.crop_size=[64,96]", "trainer.fast_dev_run=true")  # frames 48x64
     with pytest.warns(UserWarning, match=r"crop_size=\[64, 96\] is larger than the frames \(48x64"):
         train_entry.run(cfg)
+
+
+def test_a_run_that_ends_before_any_validation_still_saves_and_says_so(train_cfg_factory, tmp_path, capsys):
+    cfg = train_cfg_factory("trainer.max_epochs=2", "trainer.check_val_every_n_epoch=5")  # no validation in training
+    result, _ = train_entry.run(cfg)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
+    assert f"final checkpoint: {last}" in capsys.readouterr().out
+    assert "mIoU" in result  # the final weights were evaluated once, at the end
