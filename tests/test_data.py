@@ -90,7 +90,7 @@ def test_samples_follow_the_contract(train_cfg_factory):
     assert labelled["frames"].shape == (b, T, 3, h, w) and labelled["frames"].dtype == torch.float32
     assert labelled["reference"].shape == (b, 3, h, w)
     assert labelled["label"].shape == (b, h, w) and labelled["label"].dtype == torch.long
-    assert set(labelled["meta"]) == {"video", "query", "frame_indices", "reference_index"}
+    assert set(labelled["meta"]) == {"video", "video_index", "query", "frame_indices", "reference_index"}
     assert labelled["meta"]["frame_indices"].shape == (b, T)
     assert (labelled["meta"]["frame_indices"][:, -1] == labelled["meta"]["query"]).all()
     assert "label" not in unlabelled and unlabelled["hidden_label"].shape == (b, h, w)

@@ -4,9 +4,9 @@ A labelled sample is a dict:
     frames     T 3 H W  float   T adjacent frames ending at the query (normalised)
     reference  3 H W    float   one frame at distance d before the query (clamped into the video)
     label      H W      long    ground truth of the query frame, IGNORE_INDEX = 255
-    meta       dict             video (str), query (int), frame_indices (T,), reference_index (int),
-                                and `subset` (int) when asked for: the frame's noisy/clean code
-                                (`reference_subset` below)
+    meta       dict             video (str), video_index (int, its place in the split), query (int),
+                                frame_indices (T,), reference_index (int), and `subset` (int) when
+                                asked for: the frame's noisy/clean code (`reference_subset` below)
 An unlabelled sample is the same without `label`; it may carry `hidden_label` (the ground truth the
 method must not train on, all IGNORE_INDEX where none exists) for measuring pseudo-label quality.
 Batched by the default collate function, tensors gain a leading B.
