@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler, select_labelled
-from ssltm.data.transforms import ClipTransform
+from ssltm.data.transforms import ClipTransform, clip_cutmix, cutmix_masks
 
 
 def test_clip_indices_end_at_the_query_with_step_and_clamp_at_the_start():
@@ -130,3 +130,36 @@ def test_evaluation_walks_every_frame_of_every_video_in_order(train_cfg_factory)
     n = cfg.data.source.num_frames
     expected = [(f"val_{v:04d}", t) for v in range(cfg.data.source.val_videos) for t in range(n)]
     assert seen == expected
+
+
+def test_cutmix_boxes_follow_their_area_and_probability():
+    generator = torch.Generator().manual_seed(0)
+    masks = cutmix_masks(400, (60, 80), p=0.5, area=(0.02, 0.4), generator=generator)
+    boxed = masks.flatten(1).any(1)
+    assert 0.4 < boxed.float().mean() < 0.6  # about half the samples get a box
+    shares = masks[boxed].flatten(1).float().mean(1)
+    assert shares.min() > 0.01 and shares.max() < 0.45  # the area range, up to rounding and clipping
+    for mask in masks[boxed][:20]:  # each one a single axis-aligned rectangle
+        rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+        assert mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
+        assert int(mask.sum()) == len(rows) * len(cols)
+
+
+def test_clip_cutmix_mixes_every_frame_labels_and_confidences_by_the_same_box():
+    B, N, H, W = 3, 4, 6, 8  # N: 3 clip frames + the reference
+    clips = torch.arange(B, dtype=torch.float)[:, None, None, None, None].expand(B, N, 3, H, W).clone()
+    clips += torch.arange(N, dtype=torch.float)[None, :, None, None, None] * 10  # frame n of clip b: b + 10 n
+    labels = torch.arange(B)[:, None, None].expand(B, H, W).clone()
+    confidence = labels.float() / 10
+    masks = torch.zeros(B, H, W, dtype=torch.bool)
+    masks[0, 1:3, 2:5] = True  # clip 0 takes a box from clip 2 (the batch rolled by one)
+    masks[2, :, :4] = True  # clip 2 takes the left half of clip 1
+    mixed, mixed_labels, mixed_confidence = clip_cutmix(clips, masks, labels, confidence)
+    partner = torch.tensor([2, 0, 1])
+    for b in range(B):
+        for n in range(N):
+            expected = torch.where(masks[b], partner[b] + 10.0 * n, b + 10.0 * n)
+            assert torch.equal(mixed[b, n, 0], expected), (b, n)  # every frame and the reference
+        assert torch.equal(mixed_labels[b], torch.where(masks[b], partner[b], b))
+        assert torch.equal(mixed_confidence[b], torch.where(masks[b], partner[b] / 10, b / 10))
+    assert torch.equal(mixed[1], clips[1])  # no box: unchanged

@@ -6,6 +6,8 @@ flip, so that pixels stay aligned across time (a requirement of STT, RFCE and of
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -167,3 +169,39 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     x = F.pad(x, (0, 0, radius, radius), mode="replicate")
     return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def cutmix_masks(
+    batch: int, size: tuple[int, int], p: float = 0.5, area: tuple[float, float] = (0.02, 0.4),
+    ratio: tuple[float, float] = (0.3, 1 / 0.3), generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One CutMix box per sample, as UniMatch draws them: with probability `p` a box of `area`
+    (share of the frame, uniform) and aspect `ratio` (h / w, log-uniform) at a uniform place.
+    Returns B H W bool, True inside the box (where the partner clip shows through)."""
+    H, W = size
+    masks = torch.zeros(batch, H, W, dtype=torch.bool)
+    for b in range(batch):
+        if float(torch.rand((), generator=generator)) >= p:
+            continue
+        share = float(torch.empty(()).uniform_(*area, generator=generator))
+        aspect = math.exp(float(torch.empty(()).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)))
+        h = min(H, max(1, round(math.sqrt(share * H * W * aspect))))
+        w = min(W, max(1, round(math.sqrt(share * H * W / aspect))))
+        top = int(torch.randint(0, H - h + 1, (), generator=generator))
+        left = int(torch.randint(0, W - w + 1, (), generator=generator))
+        masks[b, top : top + h, left : left + w] = True
+    return masks
+
+
+def clip_cutmix(
+    clips: torch.Tensor, masks: torch.Tensor, *per_pixel: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """Clip-consistent CutMix: sample b takes the box `masks[b]` from sample b-1 (the batch rolled
+    by one), on every one of its frames and its reference alike, and so do its per-pixel targets.
+
+    clips: B N 3 H W (the T frames and the reference); masks: B H W bool; per_pixel: B H W tensors
+    (pseudo-labels, confidences) mixed by the same boxes. Returns (clips, *per_pixel) mixed."""
+    partner = torch.roll(torch.arange(clips.shape[0], device=clips.device), 1)
+    masks = masks.to(clips.device)
+    mixed = torch.where(masks[:, None, None], clips[partner], clips)  # B N 3 H W
+    return (mixed, *(torch.where(masks, x[partner], x) for x in per_pixel))
