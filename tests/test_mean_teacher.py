@@ -189,3 +189,40 @@ def test_mean_teacher_fast_dev_run_logs_pseudo_label_quality(train_cfg_factory):
     logged = objects["trainer"].logged_metrics
     assert logged["train/pseudo_coverage"] == 1.0 and 0.0 <= logged["train/pseudo_accuracy"] <= 1.0
     assert "val/student/mIoU" in logged and "val/mIoU" in logged
+
+
+def test_fixmatch_labels_the_weak_view_with_the_student_itself_and_mixes_the_strong_one():
+    """FixMatch: the student (no teacher, no gradient) predicts the weak clip; the strong view is
+    the photometric clip CutMix-ed with its partner, and the student's memory labels on it are the
+    weak argmax mixed by the same box."""
+    from ssltm.methods.weak_to_strong import FixMatchMethod
+
+    torch.manual_seed(0)
+    model = PerFrameSegmenter(TimmBackbone("test_resnet"), num_classes=3, channels=16)
+    method = FixMatchMethod(model, functools.partial(torch.optim.SGD, lr=0.1), None, cutmix_p=1.0,
+                            confidence_threshold=0.0)
+    assert not hasattr(method, "teacher")
+    method.train()
+    frames, reference = torch.rand(2, 1, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    batch = {
+        "labelled": {"frames": torch.rand(2, 1, 3, 32, 32), "reference": torch.rand(2, 3, 32, 32),
+                     "label": torch.randint(0, 3, (2, 32, 32))},
+        "unlabelled": {"frames": frames.clone(), "reference": reference.clone()},
+    }
+    seen = []
+    forward = method.model.forward
+
+    def record(frames, reference, memory_labels=None):
+        outputs = forward(frames, reference, memory_labels)
+        seen.append((frames.clone(), memory_labels, outputs.logits.detach(), torch.is_grad_enabled()))
+        return outputs
+
+    method.model.forward = record
+    method.training_loss(batch, 0)
+    (_labelled, (w_frames, _, w_logits, w_grad), (s_frames, s_targets, _, s_grad)) = seen
+    assert torch.equal(w_frames, frames) and not w_grad and s_grad  # weak view without gradient
+    weak = w_logits.argmax(1)
+    partner = weak[[1, 0]]
+    boxed = s_targets != weak  # where the partner's labels show through: a box of one rectangle
+    assert torch.equal(s_targets[boxed], partner[boxed])
+    assert bool(boxed.any())  # cutmix_p=1: every clip got a box (this seed's boxes differ in labels)

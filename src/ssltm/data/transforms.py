@@ -199,9 +199,14 @@ def clip_cutmix(
     """Clip-consistent CutMix: sample b takes the box `masks[b]` from sample b-1 (the batch rolled
     by one), on every one of its frames and its reference alike, and so do its per-pixel targets.
 
-    clips: B N 3 H W (the T frames and the reference); masks: B H W bool; per_pixel: B H W tensors
-    (pseudo-labels, confidences) mixed by the same boxes. Returns (clips, *per_pixel) mixed."""
+    clips: B N 3 H W (the T frames and the reference); masks: B H W bool; per_pixel: B ... H W
+    tensors (pseudo-labels, confidences, a weak frame) mixed by the same boxes. Returns (clips,
+    *per_pixel) mixed."""
     partner = torch.roll(torch.arange(clips.shape[0], device=clips.device), 1)
     masks = masks.to(clips.device)
-    mixed = torch.where(masks[:, None, None], clips[partner], clips)  # B N 3 H W
-    return (mixed, *(torch.where(masks, x[partner], x) for x in per_pixel))
+
+    def mix(x: torch.Tensor) -> torch.Tensor:
+        box = masks.view(masks.shape[0], *[1] * (x.dim() - 3), *masks.shape[1:])  # B 1.. H W
+        return torch.where(box, x[partner], x)
+
+    return (mix(clips), *(mix(x) for x in per_pixel))

@@ -12,48 +12,27 @@ updated from the labelled pixels and from the confident pseudo-labels.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric
 from ssltm.inference.passes import Inference
-from ssltm.methods.base import SegmentationMethod
+from ssltm.methods.weak_to_strong import WeakToStrongMethod, pseudo_labels, sigmoid_rampup
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 from ssltm.utils.options import require
 
-
-def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """B K H W logits -> (B H W labels with IGNORE_INDEX below the threshold, B H W confidence)."""
-    confidence, labels = logits.softmax(1).max(1)
-    return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
+__all__ = ["MeanTeacherMethod", "pseudo_labels", "sigmoid_rampup"]
 
 
-def sigmoid_rampup(step: int, length: int) -> float:
-    """exp(-5 (1 - t)^2) for t = step / length in [0, 1] (Laine & Aila; Tarvainen & Valpola)."""
-    if length <= 0:
-        return 1.0
-    t = min(max(step / length, 0.0), 1.0)
-    return math.exp(-5.0 * (1.0 - t) ** 2)
-
-
-class MeanTeacherMethod(SegmentationMethod):
-    """Args (beyond `SegmentationMethod`'s):
+class MeanTeacherMethod(WeakToStrongMethod):
+    """Args (beyond `WeakToStrongMethod`'s, whose pseudo-labels come from the EMA teacher here):
     ema_decay: the teacher's decay; the schedule is min(1 - 1/(step+1), ema_decay).
-    confidence_threshold: teacher confidence needed for a pseudo-label, in [0, 1].
-    unsup_weight: weight of the unsupervised loss after the ramp-up.
-    rampup_steps: steps of the sigmoid ramp-up of the unsupervised weight.
-    strong_augmentation: photometric augmentation of the student's view.
     eval_network: `teacher` or `student`, the network of val/mIoU and of `src/eval.py`; the other
         one is logged as val/<name>/mIoU too.
-    gcc_from_pseudo_labels: update the GCC memory from confident pseudo-labels too.
     """
-
-    uses_unlabelled = True
 
     def __init__(
         self,
@@ -70,21 +49,17 @@ class MeanTeacherMethod(SegmentationMethod):
         gcc_from_pseudo_labels: bool = True,
         inference: Inference | None = None,
         max_nonfinite_steps: int = 5,
+        cutmix_p: float = 0.0,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps)
-        require("method.confidence_threshold", confidence_threshold)
+        super().__init__(model, optimizer, scheduler, aux_weight, confidence_threshold, unsup_weight, rampup_steps,
+                         strong_augmentation, cutmix_p, gcc_from_pseudo_labels, inference, max_nonfinite_steps)
         require("method.ema_decay", ema_decay)
         require("method.eval_network", eval_network)
         self.teacher = copy.deepcopy(model)
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         self.ema_decay = ema_decay
-        self.confidence_threshold = confidence_threshold
-        self.unsup_weight = unsup_weight
-        self.rampup_steps = rampup_steps
-        self.strong = strong_augmentation or ClipPhotometric()
         self.eval_with = eval_network
-        self.gcc_from_pseudo_labels = gcc_from_pseudo_labels
         self.register_buffer("ema_step", torch.zeros((), dtype=torch.long))
         other = "student" if eval_network == "teacher" else "teacher"
         self.extra_eval_metrics[other] = VideoSegmentationMetrics(self.num_classes, IGNORE_INDEX)
@@ -124,55 +99,9 @@ class MeanTeacherMethod(SegmentationMethod):
     def extra_eval_networks(self) -> dict[str, nn.Module]:
         return {"student": self.model} if self.eval_with == "teacher" else {"teacher": self.teacher}
 
-    # --- training ----------------------------------------------------------------------------
-    def training_loss(self, batch: dict, batch_idx: int):
-        labelled, unlabelled = batch["labelled"], batch["unlabelled"]
-        outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
-        losses = self.supervised_loss(outputs, labelled["label"])
+    # --- pseudo-labels ---------------------------------------------------------------------
+    def pseudo_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return self.teacher(frames, reference).logits
 
-        with torch.no_grad():
-            teacher_logits = self.teacher(unlabelled["frames"], unlabelled["reference"]).logits
-            targets, confidence = pseudo_labels(teacher_logits, self.confidence_threshold)
-        frames, reference = self.strong_view(unlabelled["frames"], unlabelled["reference"])
-        student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
-        unsup = self.unsupervised_loss(student.logits, targets)
-        weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
-        model_losses = sum(student.losses.values()) if student.losses else 0.0
-        total = losses["loss"] + weight * unsup + model_losses
-        self.keep_panel(  # an unlabelled clip: what the teacher taught the student
-            frame=unlabelled["frames"][:, -1], ground_truth=unlabelled.get("hidden_label"),
-            student_logits=student.logits, teacher_logits=teacher_logits, pseudo_label=targets,
-            confidence=confidence,
-        )
-
-        batch_size = labelled["label"].shape[0]
-        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
-        logged = {f"train/sup_{k}": v for k, v in losses.items()}
-        logged.update(self.pseudo_label_stats(targets, unlabelled.get("hidden_label")))
-        logged.update({"train/unsup": unsup, "train/unsup_weight": weight, "train/ema_decay": self.decay(int(self.ema_step))})
-        self.log_dict(logged, batch_size=batch_size)
-        return total
-
-    def strong_view(self, frames: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The student's view: the same clip and reference, photometrically augmented together."""
-        clip = self.strong(torch.cat([frames, reference[:, None]], 1))  # B T+1 3 H W
-        return clip[:, :-1], clip[:, -1]
-
-    @staticmethod
-    def unsupervised_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy on the confident pixels; 0 (with a graph) when none is confident."""
-        if not bool((targets != IGNORE_INDEX).any()):
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
-
-    @staticmethod
-    def pseudo_label_stats(targets: torch.Tensor, hidden: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Coverage (share of pixels with a pseudo-label) and, where the hidden ground truth is
-        known, the pseudo-labels' accuracy against it."""
-        kept = targets != IGNORE_INDEX
-        stats = {"train/pseudo_coverage": kept.float().mean()}
-        if hidden is not None:
-            known = kept & (hidden != IGNORE_INDEX)
-            if bool(known.any()):
-                stats["train/pseudo_accuracy"] = (targets[known] == hidden[known]).float().mean()
-        return stats
+    def extra_logs(self) -> dict:
+        return {"train/ema_decay": self.decay(int(self.ema_step))}

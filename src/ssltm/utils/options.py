@@ -62,6 +62,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.context": one_of("none", "qfce", "rfce"),
     "model.channels": (positive_int, "an integer >= 1"),
     "method.confidence_threshold": (_unit_interval, "in [0, 1]"),
+    "method.cutmix_p": (_unit_interval, "in [0, 1] (the probability of a CutMix box per clip)"),
     "method.ema_decay": (_decay, "in [0, 1)"),
     "method.eval_network": one_of("teacher", "student"),
     "method.max_nonfinite_steps": (positive_int, "an integer >= 1"),

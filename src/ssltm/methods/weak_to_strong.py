@@ -1,0 +1,158 @@
+"""What Mean Teacher, FixMatch and UniMatch share: pseudo-labels from a weak view of the unlabelled
+clips teach the student on a strong view of the same clips.
+
+Per step: the supervised loss on the labelled clips; the pseudo-labelling network (`pseudo_logits`:
+an EMA teacher for Mean Teacher, the student itself without gradient for FixMatch) labels the
+weakly augmented unlabelled clips, pixels whose confidence reaches `confidence_threshold` become
+targets; the strong view is the same clips photometrically augmented and, with `cutmix_p` > 0,
+mixed with a partner clip by one CutMix box per clip (the same box on every frame, the reference
+and the targets: `data/transforms.clip_cutmix`); the student learns the targets on the strong view
+with weight `unsup_weight * sigmoid_rampup(step, rampup_steps)`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssltm.constants import IGNORE_INDEX
+from ssltm.data.transforms import ClipPhotometric, clip_cutmix, cutmix_masks
+from ssltm.inference.passes import Inference
+from ssltm.methods.base import SegmentationMethod
+from ssltm.utils.options import require
+
+
+def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """B K H W logits -> (B H W labels with IGNORE_INDEX below the threshold, B H W confidence)."""
+    confidence, labels = logits.softmax(1).max(1)
+    return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
+
+
+def sigmoid_rampup(step: int, length: int) -> float:
+    """exp(-5 (1 - t)^2) for t = step / length in [0, 1] (Laine & Aila; Tarvainen & Valpola)."""
+    if length <= 0:
+        return 1.0
+    t = min(max(step / length, 0.0), 1.0)
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+class WeakToStrongMethod(SegmentationMethod):
+    """Args (beyond `SegmentationMethod`'s):
+    confidence_threshold: confidence needed for a pseudo-label, in [0, 1].
+    unsup_weight: weight of the unsupervised loss after the ramp-up.
+    rampup_steps: steps of the sigmoid ramp-up of the unsupervised weight.
+    strong_augmentation: photometric augmentation of the strong view.
+    cutmix_p: probability of a CutMix box per unlabelled clip in the strong view (0: none).
+    gcc_from_pseudo_labels: update the GCC memory from confident pseudo-labels too.
+    """
+
+    uses_unlabelled = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable | None,
+        aux_weight: float = 0.4,
+        confidence_threshold: float = 0.9,
+        unsup_weight: float = 1.0,
+        rampup_steps: int = 200,
+        strong_augmentation: ClipPhotometric | None = None,
+        cutmix_p: float = 0.0,
+        gcc_from_pseudo_labels: bool = True,
+        inference: Inference | None = None,
+        max_nonfinite_steps: int = 5,
+    ) -> None:
+        super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps)
+        require("method.confidence_threshold", confidence_threshold)
+        require("method.cutmix_p", cutmix_p)
+        self.confidence_threshold = confidence_threshold
+        self.unsup_weight = unsup_weight
+        self.rampup_steps = rampup_steps
+        self.strong = strong_augmentation or ClipPhotometric()
+        self.cutmix_p = cutmix_p
+        self.gcc_from_pseudo_labels = gcc_from_pseudo_labels
+
+    def pseudo_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """The pseudo-labelling network's logits on the weak view (B K H W), without gradient."""
+        raise NotImplementedError
+
+    def training_loss(self, batch: dict, batch_idx: int):
+        labelled, unlabelled = batch["labelled"], batch["unlabelled"]
+        outputs = self.model(labelled["frames"], labelled["reference"], memory_labels=labelled["label"])
+        losses = self.supervised_loss(outputs, labelled["label"])
+
+        with torch.no_grad():
+            weak_logits = self.pseudo_logits(unlabelled["frames"], unlabelled["reference"])
+            targets, confidence = pseudo_labels(weak_logits, self.confidence_threshold)
+        # what the panels and statistics compare, mixed by the same boxes as the strong view
+        seen = {"weak_frame": unlabelled["frames"][:, -1], "weak": weak_logits.argmax(1), "targets": targets,
+                "confidence": confidence}
+        if unlabelled.get("hidden_label") is not None:
+            seen["hidden"] = unlabelled["hidden_label"]
+        frames, reference, seen = self.strong_view(unlabelled["frames"], unlabelled["reference"], seen)
+        targets = seen["targets"]
+        student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
+        unsup = self.unsupervised_loss(student.logits, targets)
+        weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
+        model_losses = sum(student.losses.values()) if student.losses else 0.0
+        total = losses["loss"] + weight * unsup + model_losses
+        self.keep_panel(  # an unlabelled clip: what the pseudo-labels taught the student
+            frame=seen["weak_frame"], ground_truth=seen.get("hidden"), student_logits=student.logits,
+            teacher=seen["weak"], pseudo_label=targets, confidence=seen["confidence"],
+        )
+
+        batch_size = labelled["label"].shape[0]
+        self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
+        logged = {f"train/sup_{k}": v for k, v in losses.items()}
+        logged.update(self.pseudo_label_stats(targets, seen.get("hidden")))
+        logged.update({"train/unsup": unsup, "train/unsup_weight": weight, **self.extra_logs()})
+        self.log_dict(logged, batch_size=batch_size)
+        return total
+
+    def extra_logs(self) -> dict:
+        return {}
+
+    def strong_view(self, frames: torch.Tensor, reference: torch.Tensor, per_pixel: dict[str, torch.Tensor]
+                    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The student's view: the same clips and references photometrically augmented together,
+        then (cutmix_p > 0) CutMix-ed with their partner clips; `per_pixel` (B ... H W: targets,
+        confidences, ...) is mixed by the same boxes."""
+        clip = self.strong(torch.cat([frames, reference[:, None]], 1))  # B T+1 3 H W
+        if self.cutmix_p > 0:
+            masks = cutmix_masks(clip.shape[0], tuple(clip.shape[-2:]), p=self.cutmix_p)
+            clip, *mixed = clip_cutmix(clip, masks, *per_pixel.values())
+            per_pixel = dict(zip(per_pixel, mixed))
+        return clip[:, :-1], clip[:, -1], per_pixel
+
+    @staticmethod
+    def unsupervised_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy on the confident pixels; 0 (with a graph) when none is confident."""
+        if not bool((targets != IGNORE_INDEX).any()):
+            return logits.sum() * 0.0
+        return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+
+    @staticmethod
+    def pseudo_label_stats(targets: torch.Tensor, hidden: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Coverage (share of pixels with a pseudo-label) and, where the hidden ground truth is
+        known, the pseudo-labels' accuracy against it."""
+        kept = targets != IGNORE_INDEX
+        stats = {"train/pseudo_coverage": kept.float().mean()}
+        if hidden is not None:
+            known = kept & (hidden != IGNORE_INDEX)
+            if bool(known.any()):
+                stats["train/pseudo_accuracy"] = (targets[known] == hidden[known]).float().mean()
+        return stats
+
+
+class FixMatchMethod(WeakToStrongMethod):
+    """FixMatch (Sohn et al., NeurIPS 2020) adapted to segmentation as in UniMatch's baseline:
+    the student's own prediction on the weak view (no EMA teacher, no gradient) gives the
+    pseudo-labels of the strong view (photometric + CutMix)."""
+
+    def pseudo_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return self.model(frames, reference).logits  # train mode, as FixMatch; no GCC update here
