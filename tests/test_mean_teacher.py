@@ -226,3 +226,37 @@ def test_fixmatch_labels_the_weak_view_with_the_student_itself_and_mixes_the_str
     boxed = s_targets != weak  # where the partner's labels show through: a box of one rectangle
     assert torch.equal(s_targets[boxed], partner[boxed])
     assert bool(boxed.any())  # cutmix_p=1: every clip got a box (this seed's boxes differ in labels)
+
+
+def test_unimatch_drops_channels_of_the_head_input_in_its_perturbed_stream_only():
+    from ssltm.methods.weak_to_strong import UniMatchMethod
+
+    torch.manual_seed(0)
+    model = PerFrameSegmenter(TimmBackbone("test_resnet"), num_classes=3, channels=16)
+    method = UniMatchMethod(model, functools.partial(torch.optim.SGD, lr=0.1), None, cutmix_p=0.5,
+                            confidence_threshold=0.0, fp_dropout=0.5)
+    method.train()
+    head_inputs = []
+    head_forward = model.head.forward
+
+    def recording(x, *args, **kwargs):  # called after the pre-hooks: sees what the head reads
+        head_inputs.append(x.detach())
+        return head_forward(x, *args, **kwargs)
+
+    model.head.forward = recording
+    frames, reference = torch.rand(2, 1, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    method.perturbed_logits(frames, reference)
+    dropped = head_inputs[-1].abs().sum((2, 3)) == 0  # B C: whole channels zeroed
+    assert 0 < int(dropped.sum()) < dropped.numel()
+    batch = {
+        "labelled": {"frames": torch.rand(2, 1, 3, 32, 32), "reference": torch.rand(2, 3, 32, 32),
+                     "label": torch.randint(0, 3, (2, 32, 32))},
+        "unlabelled": {"frames": frames, "reference": reference},
+    }
+    head_inputs.clear()
+    loss = method.training_loss(batch, 0)
+    # labelled, weak (no grad), strong 1, strong 2, perturbed: only the last has dropped channels
+    assert len(head_inputs) == 5 and torch.isfinite(loss)
+    zeroed = [int((x.abs().sum((2, 3)) == 0).sum()) for x in head_inputs]
+    # (a ReLU may leave a stray channel at zero; dropout at 0.5 takes about half of the 2 x C)
+    assert max(zeroed[:4]) <= 2 and zeroed[4] >= head_inputs[4].shape[1] // 2

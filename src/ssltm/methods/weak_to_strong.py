@@ -21,6 +21,7 @@ from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.transforms import ClipPhotometric, clip_cutmix, cutmix_masks
+from ssltm.errors import ConfigError
 from ssltm.inference.passes import Inference
 from ssltm.methods.base import SegmentationMethod
 from ssltm.utils.options import require
@@ -94,10 +95,16 @@ class WeakToStrongMethod(SegmentationMethod):
                 "confidence": confidence}
         if unlabelled.get("hidden_label") is not None:
             seen["hidden"] = unlabelled["hidden_label"]
+        unmixed_targets = targets
         frames, reference, seen = self.strong_view(unlabelled["frames"], unlabelled["reference"], seen)
+        seen["unmixed_targets"] = unmixed_targets
         targets = seen["targets"]
         student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
         unsup = self.unsupervised_loss(student.logits, targets)
+        more = self.unsupervised_losses(unlabelled, targets, seen)
+        if more:  # UniMatch: the strong views share `strong_share`, the perturbed features the rest
+            unsup_parts = {"strong1": unsup, **more}
+            unsup = (self.strong_share / 2) * (unsup + more["strong2"]) + (1 - self.strong_share) * more["fp"]
         weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
         model_losses = sum(student.losses.values()) if student.losses else 0.0
         total = losses["loss"] + weight * unsup + model_losses
@@ -111,10 +118,16 @@ class WeakToStrongMethod(SegmentationMethod):
         logged = {f"train/sup_{k}": v for k, v in losses.items()}
         logged.update(self.pseudo_label_stats(targets, seen.get("hidden")))
         logged.update({"train/unsup": unsup, "train/unsup_weight": weight, **self.extra_logs()})
+        if more:
+            logged.update({f"train/unsup_{k}": v for k, v in unsup_parts.items()})
         self.log_dict(logged, batch_size=batch_size)
         return total
 
     def extra_logs(self) -> dict:
+        return {}
+
+    def unsupervised_losses(self, unlabelled: dict, targets: torch.Tensor, seen: dict) -> dict[str, torch.Tensor]:
+        """Further unsupervised losses beside the strong view's (UniMatch); none by default."""
         return {}
 
     def strong_view(self, frames: torch.Tensor, reference: torch.Tensor, per_pixel: dict[str, torch.Tensor]
@@ -156,3 +169,44 @@ class FixMatchMethod(WeakToStrongMethod):
 
     def pseudo_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return self.model(frames, reference).logits  # train mode, as FixMatch; no GCC update here
+
+
+class UniMatchMethod(FixMatchMethod):
+    """UniMatch (Yang et al., CVPR 2023): FixMatch with two strong views, each with its own
+    photometric draw and CutMix box, and a feature-perturbation stream: the weak view again, with
+    channel dropout (`fp_dropout`) on the features the classifier head reads (for SSLTM the fused
+    query features, after STT, context and GCC; for the other models their decoder's output; for
+    the Segmenter baseline, which has no head, its mask decoder's input). The unsupervised loss is
+    `strong_share / 2` per strong view and `1 - strong_share` for the perturbed features
+    (UniMatch: 0.25, 0.25, 0.5). The GCC memory learns from the first strong view's pseudo-labels
+    only (one update per step, as in the other methods)."""
+
+    def __init__(self, *args, fp_dropout: float = 0.5, strong_share: float = 0.5, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        require("method.fp_dropout", fp_dropout)
+        require("method.strong_share", strong_share)
+        self.fp_dropout, self.strong_share = fp_dropout, strong_share
+
+    def perturbed_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        """The student on the weak view with Dropout2d on the classifier head's input."""
+        def dropout(module, args):
+            return (F.dropout2d(args[0], self.fp_dropout, training=True), *args[1:])
+
+        reader = getattr(self.model, "head", None) or getattr(self.model, "decoder", None)
+        if reader is None:
+            raise ConfigError(f"method=unimatch: {type(self.model).__name__} has no `head` or `decoder` whose "
+                              "input the perturbed-feature stream could drop out")
+        handle = reader.register_forward_pre_hook(dropout)
+        try:
+            return self.model(frames, reference).logits
+        finally:
+            handle.remove()
+
+    def unsupervised_losses(self, unlabelled: dict, targets: torch.Tensor, seen: dict) -> dict[str, torch.Tensor]:
+        """The second strong view and the perturbed-feature stream (the first is the base's)."""
+        frames, reference, mixed = self.strong_view(unlabelled["frames"], unlabelled["reference"],
+                                                    {"targets": seen["unmixed_targets"]})
+        second = self.unsupervised_loss(self.model(frames, reference).logits, mixed["targets"])
+        fp = self.unsupervised_loss(self.perturbed_logits(unlabelled["frames"], unlabelled["reference"]),
+                                    seen["unmixed_targets"])
+        return {"strong2": second, "fp": fp}
