@@ -127,3 +127,20 @@ def test_ddp_evaluation_with_fewer_videos_than_processes(train_cfg_factory, tmp_
     logged = _last_logged(run / "csv" / "metrics.csv", "val/mIoU")
     alone, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"], tmp_path / "e"))
     assert abs(logged - alone["mIoU"]) < 1e-3
+
+
+def test_ddp_spawn_trains_unimatch_with_identical_processes(train_cfg_factory, tmp_path):
+    """FixMatch / UniMatch under DDP: after two CPU processes train, their weights (GCC memory
+    included) are the same (CutMix boxes and dropout are drawn per process, the update is shared)."""
+    run = tmp_path / "ddp"
+    cfg = train_cfg_factory(
+        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "method=unimatch",
+        "data.steps_per_epoch=2", "callbacks.rich_progress_bar=null",
+        "+callbacks.state._target_=run_helpers.SaveFinalState", f"+callbacks.state.folder={run / 'state'}",
+        output_dir=run,
+    )
+    train_entry.run(cfg)
+    states = [torch.load(run / "state" / f"rank{r}.pt") for r in range(2)]
+    assert any("gcc.prototypes" in k for k in states[0])
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key

@@ -20,8 +20,8 @@ from ssltm.runs.atomic_checkpoint_io import TEMP_PREFIX
 from ssltm.runs.resume import TrainingInterrupted
 
 #: a Mean Teacher run with the GCC (mse), 3 steps an epoch, 2 epochs; batches from a worker process
-RUN = ["method=mean_teacher", "data.steps_per_epoch=3", "trainer.max_epochs=2", "data.num_workers=1",
-       "callbacks.rich_progress_bar=null"]
+RUN_BASE = ["data.steps_per_epoch=3", "trainer.max_epochs=2", "data.num_workers=1", "callbacks.rich_progress_bar=null"]
+RUN = ["method=mean_teacher", *RUN_BASE]
 
 
 def _recorder(path: Path) -> list[str]:
@@ -36,8 +36,10 @@ def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
     return torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
-def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_name):
+@pytest.mark.parametrize(("signal_name", "method"), [("SIGTERM", "mean_teacher"), ("SIGINT", "mean_teacher"),
+                                                      ("SIGTERM", "unimatch")])
+def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_name, method):
+    RUN = [*RUN_BASE, f"method={method}"]  # noqa: N806
     whole = tmp_path / "whole"
     train_entry.run(train_cfg_factory(*RUN, *_recorder(tmp_path / "whole.jsonl"), output_dir=whole))
 
@@ -62,7 +64,8 @@ def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_nam
     assert [step for step, _ in read_log(first / "csv" / "metrics.csv")["val/mIoU"]] == [2, 5]
     expected, got = _weights(whole / "checkpoints" / "last.ckpt"), _weights(first / "checkpoints" / "last.ckpt")
     assert expected.keys() == got.keys()
-    assert any(k.startswith("teacher.") for k in got) and any("gcc.prototypes" in k for k in got)
+    assert any("gcc.prototypes" in k for k in got)
+    assert any(k.startswith("teacher.") for k in got) == (method == "mean_teacher")
     for key in expected:
         assert torch.equal(expected[key], got[key]), key  # student, teacher, EMA step, GCC memory
 
