@@ -40,7 +40,7 @@ PAPER_PARAMS_M = {
 
 
 #: backbones of the `--all` table, and the models whose count differs from the paper's, and why
-ALL_BACKBONES = ("resnet18", "resnet50", "resnet101", "swin_t", "swin_s")
+ALL_BACKBONES = ("resnet18", "resnet50", "resnet101", "swin_t", "swin_s", "dinov2_s", "dinov2_b")
 NOTES = {
     "ssltm": "the design of DESIGN.md (neck C=256, 2 STT blocks, RFCE, GCC K=3)",
     "deeplabv3plus": "separable ASPP, 512 channels as mmseg's, at stride 32 (Swin is not dilated) + stride-4 fusion",
@@ -60,14 +60,15 @@ def all_models_table(out: str | None = None) -> Table:
     """Every model x ALL_BACKBONES, with VSPW's 124 classes, next to the paper's Swin-S count."""
     models = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
     table = Table(title="parameters (M), VSPW's 124 classes")
-    columns = ["model", *ALL_BACKBONES, "paper, Swin-S", "difference", "why"]
+    columns = ["model", *ALL_BACKBONES, "paper, Swin-S", "difference (swin_s)", "why"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "why") else "right")
     rows = []
     for model in models:
         counts = [count(build_model([f"model={model}", f"backbone={b}", "data=vspw"])[0]) / 1e6 for b in ALL_BACKBONES]
         paper = PAPER_PARAMS_M.get((model, "swin_s"))
-        diff = f"{100 * (counts[-1] - paper) / paper:+.1f}%" if paper else ""
+        swin_s = counts[ALL_BACKBONES.index("swin_s")]  # the paper's backbone
+        diff = f"{100 * (swin_s - paper) / paper:+.1f}%" if paper else ""
         rows.append([model, *[f"{c:.2f}" for c in counts], f"{paper}" if paper else "-", diff, NOTES.get(model, "")])
         table.add_row(*rows[-1])
     if out:

@@ -63,12 +63,37 @@ def test_mismatched_checkpoint_reports_missing_and_unexpected_keys(tmp_path):
     assert str(path) in message and "conv1.0.weight" in message and "extra.weight" in message
 
 
-def test_missing_or_unreadable_checkpoint_and_pretrained_without_file_are_clear(tmp_path):
+def test_missing_or_unreadable_checkpoint_is_clear(tmp_path):
     with pytest.raises(BackboneCheckpointError, match="no file at"):
         TimmBackbone("test_resnet", checkpoint=str(tmp_path / "none.pth"))
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(BackboneCheckpointError, match="cannot read"):
         TimmBackbone("test_resnet", checkpoint=str(junk))
-    with pytest.raises(BackboneCheckpointError, match="backbone.checkpoint=/path/to/test_resnet.pth"):
+
+
+def test_pretrained_weights_come_from_the_hub_faked_here_and_a_failed_download_is_one_line(monkeypatch):
+    """backbone.pretrained=true goes through timm's hub loader (replaced by a fake: tests never
+    use the network); without network access the error says how to give a file instead."""
+    import timm.models._builder as builder
+
+    fake = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v
+            for k, v in timm.create_model("test_resnet", pretrained=False).state_dict().items()}
+    asked = []
+
+    def hub(hf_hub_id, *args, **kwargs):
+        asked.append(hf_hub_id)
+        return dict(fake)
+
+    monkeypatch.setattr(builder, "load_state_dict_from_hf", hub)
+    backbone = TimmBackbone("test_resnet", pretrained=True)
+    assert asked and asked[0].startswith("timm/test_resnet")
+    assert torch.all(backbone.body.state_dict()["conv1.0.weight"] == 0.5)
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(builder, "load_state_dict_from_hf", offline)
+    with pytest.raises(BackboneCheckpointError, match=r"could not fetch the weights of test_resnet from the hub "
+                                                      r"\(We couldn't connect.*backbone.checkpoint=/path/to/test_resnet.pth"):
         TimmBackbone("test_resnet", pretrained=True)

@@ -220,3 +220,12 @@ def test_a_run_that_ends_before_any_validation_still_saves_and_says_so(train_cfg
     assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
     assert f"final checkpoint: {last}" in capsys.readouterr().out
     assert "mIoU" in result  # the final weights were evaluated once, at the end
+
+
+def test_ssltm_on_a_dinov2_backbone_trains_a_step_at_a_size_that_is_not_a_multiple_of_14(train_cfg_factory):
+    """backbone=dinov2_s (timm vit_small_patch14_dinov2, random weights): 48x64 frames (padded to
+    56x70 inside the ViT) give the neck its stride-8 map; one training and one validation step."""
+    cfg = train_cfg_factory("backbone=dinov2_s", "trainer.fast_dev_run=true")
+    result, objects = train_entry.run(cfg)
+    assert objects["method"].model.backbone.reductions == [14, 14, 14, 14]
+    assert 0.0 <= result["mIoU"] <= 1.0

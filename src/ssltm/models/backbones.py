@@ -61,8 +61,10 @@ class TimmBackbone(nn.Module):
         name: timm model name (e.g. resnet18, resnet101, swin_small_patch4_window7_224).
         out_indices: which feature levels to return (timm's indices).
         img_size: (H, W) of the input, for models that need it (Swin); ignored by CNNs.
-        pretrained: must stay False unless `checkpoint` is given (no network access).
-        checkpoint: path to local weights of the timm classification model `name`.
+        pretrained: timm's pretrained weights of `name`, downloaded from the Hugging Face hub (needs
+            network access; the suite never downloads otherwise).
+        checkpoint: path to local weights of the timm classification model `name` (checked key by
+            key; takes precedence over `pretrained`).
         drop_path_rate: stochastic depth, for models that have it.
     """
 
@@ -76,12 +78,6 @@ class TimmBackbone(nn.Module):
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        if pretrained and not checkpoint:
-            raise BackboneCheckpointError(
-                f"backbone.pretrained=true needs weights, and nothing is downloaded at run time: "
-                f"save the timm weights of {name} to a file and pass "
-                f"backbone.checkpoint=/path/to/{name}.pth (backbone.pretrained is then implied)"
-            )
         kwargs: dict = {}
         if drop_path_rate:
             kwargs["drop_path_rate"] = drop_path_rate
@@ -89,13 +85,26 @@ class TimmBackbone(nn.Module):
             kwargs["img_size"] = tuple(img_size)
             if name.startswith(("swin", "vit_", "deit", "eva")):  # masks / positions built per input size,
                 kwargs["dynamic_img_size"] = True  # so that whole frames larger than the crops evaluate
+            if name.startswith(("vit_", "deit", "eva")):
+                kwargs["dynamic_img_pad"] = True  # any frame size: padded up to a multiple of the patch
         load: dict = {}
         if checkpoint:
             state = _check_keys(name, read_state_dict(checkpoint), checkpoint, **kwargs)
             load = dict(pretrained=True, pretrained_cfg_overlay=dict(state_dict=state))
-        self.body = timm.create_model(
-            name, features_only=True, out_indices=tuple(out_indices), **kwargs, **load
-        )
+        elif pretrained:  # timm's own weights from the Hugging Face hub: needs network access
+            load = dict(pretrained=True)
+        try:
+            self.body = timm.create_model(
+                name, features_only=True, out_indices=tuple(out_indices), **kwargs, **load
+            )
+        except (OSError, RuntimeError, ValueError) as err:
+            if not (pretrained and not checkpoint):
+                raise
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BackboneCheckpointError(
+                f"backbone.pretrained=true: could not fetch the weights of {name} from the hub ({first}); "
+                f"without network access, save them to a file and pass backbone.checkpoint=/path/to/{name}.pth"
+            ) from None
         self.channels: list[int] = self.body.feature_info.channels()
         self.reductions: list[int] = self.body.feature_info.reduction()
         self.nhwc = str(getattr(self.body, "output_fmt", "NCHW")).endswith("NHWC")
