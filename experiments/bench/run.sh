@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bench scale's checks (experiments/bench/README.md): learning curves to the plateau, and the
 # labels=all vs one_per_video sanity sweep over 5 seeds. Usage, from the repository root:
-#   bash experiments/bench/run.sh            (~60 min on 2 cores: 3 curve runs + 10 sweep runs)
+#   bash experiments/bench/run.sh            (~75 min on 2 cores: 3 curve runs + 10 sweep runs)
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-outputs/bench}
