@@ -5,7 +5,7 @@
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-outputs/bench}
-# 1. learning curves: validation every 100 steps (the bench validates after 500, 1000, 1500)
+# 1. learning curves: validation every epoch of 230 steps (the bench validates once, at the end)
 $PY src/train.py experiment=bench_sanity data.labels=all trainer.check_val_every_n_epoch=1 \
     hydra.run.dir=$OUT/curves/supervised_all_labels
 $PY src/train.py experiment=bench_sanity data.labels=one_per_video trainer.check_val_every_n_epoch=1 \
