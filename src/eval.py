@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 
 import ssltm  # noqa: F401  (registers config resolvers)
-from ssltm.errors import USER_ERRORS, CheckpointError, ConfigError, user_error_message
+from ssltm.errors import CheckpointError, ConfigError, find_user_error, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint, restore_method, stored_run_config
 from ssltm.runs.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers
 from ssltm.runs.reporting import print_result, write_metrics
@@ -79,8 +79,11 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except USER_ERRORS as err:
-        raise SystemExit(user_error_message(err)) from None
+    except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
+        user = find_user_error(err)
+        if user is None:
+            raise
+        raise SystemExit(user_error_message(user)) from None
 
 
 if __name__ == "__main__":

@@ -22,12 +22,7 @@ from rich.progress import Progress
 
 import ssltm  # noqa: F401  (registers config resolvers)
 from ssltm.data.video_files import FrameReader
-from ssltm.errors import (
-    USER_ERRORS,
-    CheckpointError,
-    ConfigError,
-    user_error_message,
-)
+from ssltm.errors import CheckpointError, ConfigError, find_user_error, user_error_message
 from ssltm.inference.outputs import Comparison, PredictionWriter
 from ssltm.runs.checkpoints import load_trained
 from ssltm.utils.diskstats import write_json
@@ -135,8 +130,11 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
-    except USER_ERRORS as err:
-        raise SystemExit(user_error_message(err)) from None
+    except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
+        user = find_user_error(err)
+        if user is None:
+            raise
+        raise SystemExit(user_error_message(user)) from None
 
 
 if __name__ == "__main__":

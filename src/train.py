@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 import ssltm  # noqa: F401  (registers the config resolvers)
-from ssltm.errors import USER_ERRORS, user_error_message
+from ssltm.errors import find_user_error, user_error_message
 from ssltm.runs.fit import fit
 from ssltm.runs.iterative import run_iterative
 from ssltm.runs.resume import TrainingInterrupted
@@ -33,8 +33,11 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 def main(cfg: DictConfig) -> float | None:
     try:
         result, _ = run(cfg)
-    except USER_ERRORS as err:
-        raise SystemExit(user_error_message(err)) from None
+    except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
+        user = find_user_error(err)
+        if user is None:
+            raise
+        raise SystemExit(user_error_message(user)) from None
     except TrainingInterrupted as stop:
         print(
             f"training interrupted by {signal.Signals(stop.signum).name} after step {stop.step}; "

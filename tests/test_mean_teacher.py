@@ -7,6 +7,7 @@ import functools
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import CONF
 from hydra.utils import instantiate
 
 import train as train_entry
@@ -260,3 +261,20 @@ def test_unimatch_drops_channels_of_the_head_input_in_its_perturbed_stream_only(
     zeroed = [int((x.abs().sum((2, 3)) == 0).sum()) for x in head_inputs]
     # (a ReLU may leave a stray channel at zero; dropout at 0.5 takes about half of the 2 x C)
     assert max(zeroed[:4]) <= 2 and zeroed[4] >= head_inputs[4].shape[1] // 2
+
+
+MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_weak_to_strong_methods_train_every_model(model_name, train_cfg_factory):
+    """UniMatch (which includes FixMatch's step) with the perturbation at the encoder for one half
+    of the models and at the head for the other: a training and a validation step on every model."""
+    fp_at = ("head", "encoder")[MODELS.index(model_name) % 2]
+    overrides = [f"model={model_name}", "method=unimatch", f"method.fp_at={fp_at}", "trainer.fast_dev_run=true"]
+    if model_name in ("etc", "netwarp"):  # no optical flow network (identity warping): faster
+        overrides.append("model.flow.source=zero")
+    if model_name == "segmenter":  # its heads must divide the small test width (32)
+        overrides.append("model.num_heads=4")
+    result, _ = train_entry.run(train_cfg_factory(*overrides))
+    assert 0.0 <= result["mIoU"] <= 1.0

@@ -22,7 +22,7 @@ import train as train_entry
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_files import FrameReader, Mp4Writer
-from ssltm.errors import DataError
+from ssltm.errors import USER_ERRORS, DataError
 from ssltm.inference.outputs import Comparison
 from ssltm.inference.streaming import StreamingSegmenter
 from ssltm.inference.visualize import confusion_matrix_image, overlay, panel
@@ -210,7 +210,7 @@ def test_predict_on_a_frame_folder_with_the_teacher(checkpoint, tmp_path):
                          (f"compare_ckpt_path={checkpoint / 'checkpoints' / 'last.ckpt'}", "names: give the two")]:
         cfg = compose_config("predict", [f"ckpt_path={checkpoint / 'checkpoints' / 'last.ckpt'}", f"input={frames}",
                                          bad, "names=[only_one]"], tmp_path / "bad")
-        with pytest.raises(predict_entry.USER_ERRORS, match=message):
+        with pytest.raises(USER_ERRORS, match=message):
             predict_entry.run(cfg)
     assert sorted(p.name for p in (tmp_path / "pred" / "labels").iterdir()) == [f"f{t}.png" for t in range(4)]
     assert not (tmp_path / "pred" / "overlay.mp4").exists()

@@ -229,3 +229,12 @@ def test_ssltm_on_a_dinov2_backbone_trains_a_step_at_a_size_that_is_not_a_multip
     result, objects = train_entry.run(cfg)
     assert objects["method"].model.backbone.reductions == [14, 14, 14, 14]
     assert 0.0 <= result["mIoU"] <= 1.0
+
+
+def test_command_line_a_constructor_error_wrapped_by_hydra_is_one_line(tmp_path):
+    """Hydra wraps what a constructor raises in an InstantiationException: the entry point still
+    prints the user error alone."""
+    proc = _cli("train.py", *SMALL, "model=segmenter", "model.num_heads=6", f"paths.log_dir={tmp_path}")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: model.channels (32) must be divisible by model.num_heads (6)"
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [proc.stderr.strip().splitlines()[-1]]

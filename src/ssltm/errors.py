@@ -39,3 +39,15 @@ def user_error_message(err: Exception) -> str:
     if "Original Traceback" in text:
         text = text.splitlines()[-1].split(": ", 1)[-1]
     return f"error: {text}"
+
+
+def find_user_error(err: BaseException) -> BaseException | None:
+    """The user error behind `err`: itself, or one it was raised from (Hydra's instantiate wraps a
+    constructor's ConfigError in an InstantiationException); None when there is none."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, USER_ERRORS):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None

@@ -174,29 +174,40 @@ class FixMatchMethod(WeakToStrongMethod):
 class UniMatchMethod(FixMatchMethod):
     """UniMatch (Yang et al., CVPR 2023): FixMatch with two strong views, each with its own
     photometric draw and CutMix box, and a feature-perturbation stream: the weak view again, with
-    channel dropout (`fp_dropout`) on the features the classifier head reads (for SSLTM the fused
-    query features, after STT, context and GCC; for the other models their decoder's output; for
-    the Segmenter baseline, which has no head, its mask decoder's input). The unsupervised loss is
+    channel dropout (`fp_dropout`) on the features the classifier head reads (`fp_at=head`: for
+    SSLTM the fused query features, after STT, context and GCC; for the other models their
+    decoder's output; for the Segmenter baseline, which has no head, its mask decoder's input), or
+    on every level of the backbone's output (`fp_at=encoder`, UniMatch's placement). The unsupervised loss is
     `strong_share / 2` per strong view and `1 - strong_share` for the perturbed features
     (UniMatch: 0.25, 0.25, 0.5). The GCC memory learns from the first strong view's pseudo-labels
     only (one update per step, as in the other methods)."""
 
-    def __init__(self, *args, fp_dropout: float = 0.5, strong_share: float = 0.5, **kwargs) -> None:
+    def __init__(self, *args, fp_dropout: float = 0.5, strong_share: float = 0.5, fp_at: str = "head",
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         require("method.fp_dropout", fp_dropout)
         require("method.strong_share", strong_share)
-        self.fp_dropout, self.strong_share = fp_dropout, strong_share
+        require("method.fp_at", fp_at)
+        self.fp_dropout, self.strong_share, self.fp_at = fp_dropout, strong_share, fp_at
 
     def perturbed_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        """The student on the weak view with Dropout2d on the classifier head's input."""
-        def dropout(module, args):
-            return (F.dropout2d(args[0], self.fp_dropout, training=True), *args[1:])
+        """The student on the weak view with Dropout2d on the features `fp_at` names: `head`, the
+        classifier head's input (after the temporal modules), or `encoder`, every level of the
+        backbone's output (UniMatch's own choice, before the neck and the temporal modules)."""
+        if self.fp_at == "encoder":
+            def drop_levels(module, args, levels):
+                return [F.dropout2d(level, self.fp_dropout, training=True) for level in levels]
 
-        reader = getattr(self.model, "head", None) or getattr(self.model, "decoder", None)
-        if reader is None:
-            raise ConfigError(f"method=unimatch: {type(self.model).__name__} has no `head` or `decoder` whose "
-                              "input the perturbed-feature stream could drop out")
-        handle = reader.register_forward_pre_hook(dropout)
+            handle = self.model.backbone.register_forward_hook(drop_levels)
+        else:
+            def drop_input(module, args):
+                return (F.dropout2d(args[0], self.fp_dropout, training=True), *args[1:])
+
+            reader = getattr(self.model, "head", None) or getattr(self.model, "decoder", None)
+            if reader is None:
+                raise ConfigError(f"method.fp_at=head: {type(self.model).__name__} has no `head` or `decoder` "
+                                  "whose input the perturbed-feature stream could drop out; use method.fp_at=encoder")
+            handle = reader.register_forward_pre_hook(drop_input)
         try:
             return self.model(frames, reference).logits
         finally:

@@ -65,6 +65,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "method.cutmix_p": (_unit_interval, "in [0, 1] (the probability of a CutMix box per clip)"),
     "method.fp_dropout": (_unit_interval, "in [0, 1] (channel dropout of the perturbed-feature stream)"),
     "method.strong_share": (_unit_interval, "in [0, 1] (the strong views' share of the unsupervised loss)"),
+    "method.fp_at": one_of("head", "encoder"),
     "method.ema_decay": (_decay, "in [0, 1)"),
     "method.eval_network": one_of("teacher", "student"),
     "method.max_nonfinite_steps": (positive_int, "an integer >= 1"),
