@@ -100,11 +100,8 @@ class WeakToStrongMethod(SegmentationMethod):
         seen["unmixed_targets"] = unmixed_targets
         targets = seen["targets"]
         student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
-        unsup = self.unsupervised_loss(student.logits, targets)
-        more = self.unsupervised_losses(unlabelled, targets, seen)
-        if more:  # UniMatch: the strong views share `strong_share`, the perturbed features the rest
-            unsup_parts = {"strong1": unsup, **more}
-            unsup = (self.strong_share / 2) * (unsup + more["strong2"]) + (1 - self.strong_share) * more["fp"]
+        unsup, unsup_parts = self.combined_unsupervised_loss(
+            self.unsupervised_loss(student.logits, targets), unlabelled, seen)
         weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
         model_losses = sum(student.losses.values()) if student.losses else 0.0
         total = losses["loss"] + weight * unsup + model_losses
@@ -118,17 +115,18 @@ class WeakToStrongMethod(SegmentationMethod):
         logged = {f"train/sup_{k}": v for k, v in losses.items()}
         logged.update(self.pseudo_label_stats(targets, seen.get("hidden")))
         logged.update({"train/unsup": unsup, "train/unsup_weight": weight, **self.extra_logs()})
-        if more:
-            logged.update({f"train/unsup_{k}": v for k, v in unsup_parts.items()})
+        logged.update({f"train/unsup_{k}": v for k, v in unsup_parts.items()})
         self.log_dict(logged, batch_size=batch_size)
         return total
 
     def extra_logs(self) -> dict:
         return {}
 
-    def unsupervised_losses(self, unlabelled: dict, targets: torch.Tensor, seen: dict) -> dict[str, torch.Tensor]:
-        """Further unsupervised losses beside the strong view's (UniMatch); none by default."""
-        return {}
+    def combined_unsupervised_loss(self, strong: torch.Tensor, unlabelled: dict, seen: dict
+                                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The unsupervised loss from the strong view's, and its parts to log: the strong view's
+        alone here (UniMatch adds its own streams)."""
+        return strong, {}
 
     def strong_view(self, frames: torch.Tensor, reference: torch.Tensor, per_pixel: dict[str, torch.Tensor]
                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -213,11 +211,14 @@ class UniMatchMethod(FixMatchMethod):
         finally:
             handle.remove()
 
-    def unsupervised_losses(self, unlabelled: dict, targets: torch.Tensor, seen: dict) -> dict[str, torch.Tensor]:
-        """The second strong view and the perturbed-feature stream (the first is the base's)."""
+    def combined_unsupervised_loss(self, strong: torch.Tensor, unlabelled: dict, seen: dict
+                                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The first strong view's loss, a second strong view's and the perturbed-feature stream's:
+        `strong_share / 2` each for the strong views, the rest for the perturbed features."""
+        targets = seen["unmixed_targets"]  # the weak view's pseudo-labels, before any CutMix
         frames, reference, mixed = self.strong_view(unlabelled["frames"], unlabelled["reference"],
-                                                    {"targets": seen["unmixed_targets"]})
+                                                    {"targets": targets})
         second = self.unsupervised_loss(self.model(frames, reference).logits, mixed["targets"])
-        fp = self.unsupervised_loss(self.perturbed_logits(unlabelled["frames"], unlabelled["reference"]),
-                                    seen["unmixed_targets"])
-        return {"strong2": second, "fp": fp}
+        fp = self.unsupervised_loss(self.perturbed_logits(unlabelled["frames"], unlabelled["reference"]), targets)
+        total = (self.strong_share / 2) * (strong + second) + (1 - self.strong_share) * fp
+        return total, {"strong1": strong, "strong2": second, "fp": fp}
