@@ -12,14 +12,11 @@ updated from the labelled pixels and from the confident pseudo-labels.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ssltm.constants import IGNORE_INDEX
-from ssltm.data.transforms import ClipPhotometric
-from ssltm.inference.passes import Inference
 from ssltm.methods.weak_to_strong import WeakToStrongMethod, pseudo_labels, sigmoid_rampup
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
 from ssltm.utils.options import require
@@ -34,25 +31,9 @@ class MeanTeacherMethod(WeakToStrongMethod):
         one is logged as val/<name>/mIoU too.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: Callable[..., torch.optim.Optimizer],
-        scheduler: Callable | None,
-        aux_weight: float = 0.4,
-        ema_decay: float = 0.99,
-        confidence_threshold: float = 0.9,
-        unsup_weight: float = 1.0,
-        rampup_steps: int = 200,
-        strong_augmentation: ClipPhotometric | None = None,
-        eval_network: str = "teacher",
-        gcc_from_pseudo_labels: bool = True,
-        inference: Inference | None = None,
-        max_nonfinite_steps: int = 5,
-        cutmix_p: float = 0.0,
-    ) -> None:
-        super().__init__(model, optimizer, scheduler, aux_weight, confidence_threshold, unsup_weight, rampup_steps,
-                         strong_augmentation, cutmix_p, gcc_from_pseudo_labels, inference, max_nonfinite_steps)
+    def __init__(self, model: nn.Module, *args, ema_decay: float = 0.99, eval_network: str = "teacher",
+                 **kwargs) -> None:
+        super().__init__(model, *args, **kwargs)
         require("method.ema_decay", ema_decay)
         require("method.eval_network", eval_network)
         self.teacher = copy.deepcopy(model)
