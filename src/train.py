@@ -33,11 +33,6 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 def main(cfg: DictConfig) -> float | None:
     try:
         result, _ = run(cfg)
-    except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
-        user = find_user_error(err)
-        if user is None:
-            raise
-        raise SystemExit(user_error_message(user)) from None
     except TrainingInterrupted as stop:
         print(
             f"training interrupted by {signal.Signals(stop.signum).name} after step {stop.step}; "
@@ -46,6 +41,11 @@ def main(cfg: DictConfig) -> float | None:
             file=sys.stderr,
         )
         raise SystemExit(stop.exit_code) from None
+    except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
+        user = find_user_error(err)
+        if user is None:
+            raise
+        raise SystemExit(user_error_message(user)) from None
     metric = cfg.get("optimized_metric")
     return result.get(metric.split("/")[-1]) if metric and result else None
 
