@@ -60,15 +60,16 @@ def all_models_table(out: str | None = None) -> Table:
     """Every model x ALL_BACKBONES, with VSPW's 124 classes, next to the paper's Swin-S count."""
     models = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
     table = Table(title="parameters (M), VSPW's 124 classes")
-    columns = ["model", *ALL_BACKBONES, "paper, Swin-S", "difference (swin_s)", "why"]
+    compared = "swin_s" if "swin_s" in ALL_BACKBONES else ALL_BACKBONES[-1]  # the paper's backbone when counted
+    columns = ["model", *ALL_BACKBONES, "paper, Swin-S", f"difference ({compared})", "why"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "why") else "right")
     rows = []
     for model in models:
         counts = [count(build_model([f"model={model}", f"backbone={b}", "data=vspw"])[0]) / 1e6 for b in ALL_BACKBONES]
         paper = PAPER_PARAMS_M.get((model, "swin_s"))
-        swin_s = counts[ALL_BACKBONES.index("swin_s")]  # the paper's backbone
-        diff = f"{100 * (swin_s - paper) / paper:+.1f}%" if paper else ""
+        ours = counts[ALL_BACKBONES.index(compared)]
+        diff = f"{100 * (ours - paper) / paper:+.1f}%" if paper else ""
         rows.append([model, *[f"{c:.2f}" for c in counts], f"{paper}" if paper else "-", diff, NOTES.get(model, "")])
         table.add_row(*rows[-1])
     if out:
