@@ -82,19 +82,22 @@ def _last_logged(path: Path, key: str) -> float:
     return float(rows[-1][key])
 
 
+def _train_two_processes(train_cfg_factory, run: Path, *overrides: str) -> list[dict]:
+    """Train with two CPU processes (ddp_spawn) into `run`; each process's final state dict."""
+    train_entry.run(train_cfg_factory(
+        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "callbacks.rich_progress_bar=null",
+        "+callbacks.state._target_=run_helpers.SaveFinalState", f"+callbacks.state.folder={run / 'state'}",
+        *overrides, output_dir=run,
+    ))
+    return [torch.load(run / "state" / f"rank{r}.pt") for r in range(2)]
+
+
 def test_ddp_spawn_training_keeps_the_processes_identical_and_syncs_metrics(train_cfg_factory, tmp_path):
     """Two CPU processes train Mean Teacher with the GCC: afterwards the student, the teacher
     (batch-norm statistics included) and the GCC memory are the same on both; the validation
     mIoU over the two processes' videos equals one process evaluating every video."""
     run = tmp_path / "ddp"
-    cfg = train_cfg_factory(
-        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "method=mean_teacher",
-        "data.steps_per_epoch=3", "callbacks.rich_progress_bar=null",
-        "+callbacks.state._target_=run_helpers.SaveFinalState", f"+callbacks.state.folder={run / 'state'}",
-        output_dir=run,
-    )
-    train_entry.run(cfg)
-    states = [torch.load(run / "state" / f"rank{r}.pt") for r in range(2)]
+    states = _train_two_processes(train_cfg_factory, run, "method=mean_teacher", "data.steps_per_epoch=3")
     assert states[0].keys() == states[1].keys()
     assert any(k.startswith("teacher.") and "running_mean" in k for k in states[0])
     assert any("gcc.prototypes" in k for k in states[0])
@@ -132,15 +135,7 @@ def test_ddp_evaluation_with_fewer_videos_than_processes(train_cfg_factory, tmp_
 def test_ddp_spawn_trains_unimatch_with_identical_processes(train_cfg_factory, tmp_path):
     """FixMatch / UniMatch under DDP: after two CPU processes train, their weights (GCC memory
     included) are the same (CutMix boxes and dropout are drawn per process, the update is shared)."""
-    run = tmp_path / "ddp"
-    cfg = train_cfg_factory(
-        "trainer=ddp_spawn", "trainer.accelerator=cpu", "trainer.devices=2", "method=unimatch",
-        "data.steps_per_epoch=2", "callbacks.rich_progress_bar=null",
-        "+callbacks.state._target_=run_helpers.SaveFinalState", f"+callbacks.state.folder={run / 'state'}",
-        output_dir=run,
-    )
-    train_entry.run(cfg)
-    states = [torch.load(run / "state" / f"rank{r}.pt") for r in range(2)]
+    states = _train_two_processes(train_cfg_factory, tmp_path / "ddp", "method=unimatch", "data.steps_per_epoch=2")
     assert any("gcc.prototypes" in k for k in states[0])
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key
