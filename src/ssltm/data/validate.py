@@ -28,9 +28,7 @@ from ssltm.data.image_files import MAX_LISTED, FileVideo, image_size, problems_e
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video
 from ssltm.errors import DataError
-from ssltm.utils.options import VALIDATE_LEVELS, require
-
-LEVELS = VALIDATE_LEVELS
+from ssltm.utils.options import require
 
 
 @dataclass
