@@ -4,9 +4,10 @@ WHAT:
   stt         the STT block, forward + backward, at the default and a VSPW-sized shape, against a
               naive attention that materialises the attention matrix and mask, and against Video
               Swin's shifted windows with attention masks
-  train_step  one training step of method=supervised and method=mean_teacher with resnet18,
-              resnet101 and swin_s: clips/s, FLOPs (torch.utils.flop_counter), peak memory, and
-              where a Mean Teacher step's time goes
+  train_step  one training step of method=supervised and method=mean_teacher (--methods: any
+              others, e.g. fixmatch,unimatch) with resnet18, resnet101 and swin_s (--backbones):
+              clips/s, FLOPs (torch.utils.flop_counter), peak memory, and where a Mean Teacher
+              step's time goes; --precision bf16 for autocast as trainer=gpu trains
   roofline    this machine's fp32 matmul FLOP/s and the share of it a training step achieves
               (reads train_step.json)
   inference   frames/s over a long video: model=per_frame against model=ssltm streaming with and
@@ -35,7 +36,7 @@ from measure.report import report
 from measure.soak import bench_soak
 from measure.stt_attention import bench_stt
 from measure.timing import DEVICE, ROOT, console, save
-from measure.train_step import BACKBONES, bench_roofline, bench_train_step
+from measure.train_step import BACKBONES, METHODS, PRECISIONS, bench_roofline, bench_train_step
 
 
 def main() -> None:
@@ -44,6 +45,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / DEVICE.type))
     parser.add_argument("--backbones", default=",".join(BACKBONES), help="train_step: comma-separated backbone configs")
+    parser.add_argument("--methods", default=",".join(METHODS), help="train_step: comma-separated method configs")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="train_step: bf16 runs the forward under autocast (trainer.precision=bf16-mixed); "
+                             "roofline: the GEMM in this precision, against train_step at it")
     parser.add_argument("--video-frames", type=int, default=120, help="inference: length of the video")
     parser.add_argument("--data-batches", type=int, default=20, help="data: batches timed per loader")
     parser.add_argument("--soak-steps", type=int, default=1000, help="soak: training steps")

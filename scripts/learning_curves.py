@@ -32,6 +32,11 @@ def curve(run: Path, metric: str) -> list[tuple[int, float]]:
     return [(step + 1, 100.0 * value) for step, value in points]  # Lightning logs the step before
 
 
+def run_name(run: Path) -> str:
+    """The run's folder name; <sweep>/<job> for a multirun's numbered job folders."""
+    return f"{run.parent.name}/{run.name}" if run.name.isdigit() else run.name
+
+
 def plateau(points: list[tuple[int, float]], tolerance: float) -> tuple[int, bool]:
     """The first step from which every later value is within `tolerance` of the final value, and
     whether that step lies within the first 75% of the run."""
@@ -54,7 +59,7 @@ def main(argv: list[str]) -> int:
     out = Path(options["out"])
     out.mkdir(parents=True, exist_ok=True)
     try:
-        curves = {run.name: curve(run, metric) for run in runs}
+        curves = {run_name(run): curve(run, metric) for run in runs}
     except CsvLogError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

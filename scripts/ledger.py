@@ -44,6 +44,7 @@ STUDIES = {
     "study_context": "python src/train.py -m experiment=study_context",
     "study_methods": "python src/train.py -m experiment=study_methods",
     "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
+    "camvid": "bash experiments/camvid/run.sh ../shared/camvid trainer=gpu",
 }
 
 

@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler, select_labelled
-from ssltm.data.transforms import ClipTransform, clip_cutmix, cutmix_masks
+from ssltm.data.transforms import ClipTransform, clip_cutmix, cutmix_masks, to_tensor_images
 
 
 def test_clip_indices_end_at_the_query_with_step_and_clamp_at_the_start():
@@ -60,6 +60,52 @@ def test_resize_applies_to_frames_and_labels_in_training_and_evaluation():
     assert torch.allclose(out.mean(), images.mean(), atol=0.02)  # an average, not a crop
     out, lab = transform(images, labels, train=True)
     assert out.shape == (4, 3, 12, 12) and lab.shape == (1, 12, 12)  # resized, then cropped
+
+
+def _fake_camvid(root, size=(36, 48)):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, names in (("train", ["0001TP_006690.png", "0001TP_006720.png"]), ("val", ["0016E5_07959.png"])):
+        (root / split).mkdir(parents=True)
+        (root / f"{split}annot").mkdir()
+        for name in names:
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / split / name)
+            Image.fromarray(rng.integers(0, 12, size, dtype=np.uint8)).save(root / f"{split}annot" / name)
+
+
+def test_resized_camvid_copy_gives_the_frames_that_resizing_on_the_fly_gives(tmp_path):
+    """scripts/resize_camvid.py and `data.*_transform.resize` share one resampling rule: the copy's
+    frames equal the on-the-fly resize up to 8-bit rounding, its labels exactly (void kept)."""
+    import resize_camvid
+
+    from ssltm.data.camvid import CamVidSource
+
+    _fake_camvid(tmp_path / "full")
+    assert resize_camvid.main([str(tmp_path / "full"), str(tmp_path / "small"), "--size", "18", "24"]) == 0
+    transform = ClipTransform(resize=(18, 24), mean=(0, 0, 0), std=(1, 1, 1))
+    for split in ("train", "val"):
+        full, small = CamVidSource(str(tmp_path / "full")).videos(split), CamVidSource(str(tmp_path / "small")).videos(split)
+        for big_video, small_video in zip(full, small, strict=True):
+            for t in big_video.annotated:
+                label = torch.from_numpy(big_video.label(t)).long()[None]
+                images, labels = transform(to_tensor_images([big_video.frame(t)]), label, train=False)
+                copy = to_tensor_images([small_video.frame(t)])
+                assert copy.shape == images.shape == (1, 3, 18, 24)
+                assert (copy - images).abs().max() <= 0.5 / 255 + 1e-6
+                assert torch.equal(torch.from_numpy(small_video.label(t)).long(), labels[0])
+                assert (labels == IGNORE_INDEX).any()  # void (11) survived as ignore
+
+
+def test_resize_camvid_names_what_is_wrong(tmp_path, capsys):
+    import resize_camvid
+
+    (tmp_path / "empty").mkdir()
+    assert resize_camvid.main([str(tmp_path / "empty"), str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no train/ and trainannot/ folders" in err and len(err.splitlines()) == 1
+    assert resize_camvid.main([str(tmp_path / "empty"), str(tmp_path / "empty")]) == 2
 
 
 def test_geometric_transform_is_identical_for_every_frame_and_label():

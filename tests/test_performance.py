@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import SMALL, compose_config
 from measure import report, stt_attention, timing, train_step
 
 import train as train_entry
@@ -96,3 +97,18 @@ def test_flop_counter_counts_a_convolution_backward_as_twice_its_forward(groups)
         y.sum().backward()
     assert forward.get_total_flops() == 2 * 2 * 16 * 16 // groups * 9 * 64
     assert backward.get_total_flops() == 2 * forward.get_total_flops()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_bench_train_step_runs_every_method_it_is_given(tmp_path, precision):
+    """`bench.py train_step --methods ... --precision ...` builds and times a real step of each
+    method (the Mean Teacher breakdown included), so a change of a method's API breaks here and
+    not on a lent GPU."""
+    args = Namespace(backbones="tiny", methods="supervised,mean_teacher,fixmatch,unimatch", precision=precision,
+                     repeats=1, overrides=[o for o in SMALL if not o.startswith("backbone=")], out=str(tmp_path))
+    results = train_step.bench_train_step(args)["results"]
+    assert list(results) == ["tiny/supervised", "tiny/mean_teacher", "tiny/fixmatch", "tiny/unimatch"]
+    assert all(r["median_s"] > 0 and r["flops_per_step"] > 0 and r["precision"] == precision for r in results.values())
+    assert results["tiny/supervised"]["clips_per_step"] == 2 and results["tiny/unimatch"]["clips_per_step"] == 4
+    assert results["tiny/unimatch"]["flops_per_step"] > results["tiny/fixmatch"]["flops_per_step"]  # two strong views + FP
+    assert ("parts_s" in results["tiny/mean_teacher"]) == (precision == "fp32")

@@ -19,10 +19,13 @@ from conftest import CONF, ROOT, compose_config
 from omegaconf import OmegaConf
 
 STUDIES = sorted(p.stem for p in (CONF / "experiment").glob("study_*.yaml"))
+#: the studies of the synthetic set, whose scale is `study_scale` (bench | paper); study_camvid
+#: has its own data and scale (CamVid at 180x240)
+SCALED = [s for s in STUDIES if s != "study_camvid"]
 
 
 def test_the_studies_exist():
-    assert STUDIES == ["study_backbones", "study_context", "study_gcc", "study_label_ratio",
+    assert STUDIES == ["study_backbones", "study_camvid", "study_context", "study_gcc", "study_label_ratio",
                        "study_methods", "study_reference_distance", "study_stt", "study_temporal"]
 
 
@@ -42,7 +45,7 @@ def test_every_study_sweeps_seeds_and_its_claims_name_swept_values(study, tmp_pa
             assert aggregate.normalise(str(where_value)) in params[where_key], (claim["claim"], where_key)
 
 
-@pytest.mark.parametrize("study", STUDIES)
+@pytest.mark.parametrize("study", SCALED)
 @pytest.mark.parametrize("scale", ["bench", "paper"])
 def test_study_composes_and_every_job_of_its_sweep_composes(study, scale, tmp_path):
     cfg = compose_config("train", [f"experiment={study}", f"study_scale={scale}"], tmp_path, return_hydra_config=True)
@@ -57,6 +60,16 @@ def test_study_composes_and_every_job_of_its_sweep_composes(study, scale, tmp_pa
         OmegaConf.to_container(job, resolve=True)  # every interpolation resolves
         if scale == "paper":
             assert job.data.source._target_.endswith("VSPWSource") and job.trainer.accelerator == "gpu"
+
+
+def test_the_camvid_study_composes_every_job_at_its_reduced_resolution(tmp_path):
+    cfg = compose_config("train", ["experiment=study_camvid"], tmp_path, return_hydra_config=True)
+    values = {k: str(v).split(",") for k, v in OmegaConf.to_container(cfg.hydra.sweeper.params).items()}
+    for combo in itertools.product(*values.values()):
+        job = compose_config("train", ["experiment=study_camvid", *(f"{k}={v}" for k, v in zip(values, combo))], tmp_path)
+        OmegaConf.to_container(job, resolve=True)
+        assert job.data.source._target_.endswith("CamVidSource") and job.data.labels == "one_per_video"
+        assert list(job.data.train_transform.resize) == list(job.data.eval_transform.resize) == [180, 240]
 
 
 @pytest.mark.parametrize("study", ["study_stt", "study_context"])
@@ -321,3 +334,22 @@ def test_aggregate_reads_a_study_spread_over_several_multiruns(tmp_path):
     assert verdict["seeds"] == "3" and verdict["verdict"] == "agrees"
     folders = {r["folder"] for r in csv.DictReader((tmp_path / "all" / "results.csv").open())}
     assert "second/0" in folders and "first/3" in folders
+
+
+def test_learning_curves_name_multirun_jobs_by_sweep_and_judge_the_plateau(tmp_path):
+    """Job folders of two sweeps are all called 0, 1, ...: the curves keep them apart
+    (<sweep>/<job>), and the plateau rule reads the last quarter of the steps."""
+    import learning_curves
+
+    for sweep, values in (("per_frame", [0.30, 0.50, 0.54, 0.545]), ("ssltm", [0.30, 0.40, 0.50, 0.60])):
+        log = tmp_path / sweep / "0" / "csv" / "metrics.csv"
+        log.parent.mkdir(parents=True)
+        rows = [f"0,{250 * (i + 1) - 1},{v}" for i, v in enumerate(values)]
+        log.write_text("epoch,step,val/mIoU\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "curves"
+    assert learning_curves.main([str(tmp_path / "per_frame" / "0"), str(tmp_path / "ssltm" / "0"), f"out={out}"]) == 0
+    runs = {row["run"] for row in csv.DictReader((out / "curves.csv").open())}
+    assert runs == {"per_frame/0", "ssltm/0"}
+    plateau = (out / "plateau.md").read_text()
+    assert "| per_frame/0 | 1000 | 54.50 | 750 | yes |" in plateau
+    assert "| ssltm/0 | 1000 | 60.00 | 1000 | no |" in plateau

@@ -46,7 +46,7 @@ def report(out: Path) -> str:
                         lines.append(f"| {key} | " + " | ".join(f"{p[n]:.4f}" for n in names) + " |")
             elif what == "roofline":
                 lines += ["| what | GFLOP/s | of GEMM |", "|---|---|---|",
-                          f"| fp32 GEMM {result['gemm_size']}x{result['gemm_size']} | {result['gemm_flop_per_s'] / 1e9:.1f} | 100% |"]
+                          f"| {result.get('precision', 'fp32')} GEMM {result['gemm_size']}x{result['gemm_size']} | {result['gemm_flop_per_s'] / 1e9:.1f} | 100% |"]
                 for key, r in result["train_step"].items():
                     lines.append(f"| train step {key} | {r['flop_per_s'] / 1e9:.1f} | {100 * r['fraction_of_gemm']:.1f}% |")
             elif what == "inference":

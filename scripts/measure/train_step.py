@@ -3,6 +3,7 @@ and the share of the machine's matmul FLOP/s it achieves."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,12 @@ from hydra.utils import instantiate
 import ssltm  # noqa: F401  (registers config resolvers)
 from measure.timing import DEVICE, ROOT, compare_times, mb, peak_memory, show
 from ssltm.runs.config import compose_config
+from ssltm.runs.performance import apply_performance
 
 # --- train_step ----------------------------------------------------------------------------------
 BACKBONES = ("resnet18", "resnet101", "swin_s")
-METHODS = ("supervised", "mean_teacher")
+METHODS = ("supervised", "mean_teacher")  # --methods adds fixmatch, unimatch (any method=NAME)
+PRECISIONS = ("fp32", "bf16")
 
 
 def _built(backbone: str, method: str, overrides: list[str]):
@@ -28,7 +31,7 @@ def _built(backbone: str, method: str, overrides: list[str]):
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     batch = batch[0] if isinstance(batch, tuple) else batch
-    model = instantiate(cfg.model)
+    model = apply_performance(instantiate(cfg.model), cfg.get("performance"))  # channels_last, compile, TF32
     lightning = instantiate(cfg.method, model=model).to(DEVICE)
     batch = _to(batch, DEVICE)
     optimizer = lightning.optimizer_factory(params=lightning.trainable_parameters())
@@ -43,12 +46,21 @@ def _to(batch, device):
     return batch
 
 
-def train_step(lightning, optimizer, batch) -> Callable[[], None]:
+def autocast(precision: str):
+    """bf16: the forward under torch.autocast, as trainer.precision=bf16-mixed runs it."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
+
+
+def train_step(lightning, optimizer, batch, precision: str = "fp32") -> Callable[[], None]:
     """One training step as Lightning runs it: loss, backward, optimiser step, teacher update."""
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        lightning.training_loss(batch, 0).backward()
+        with autocast(precision):
+            loss = lightning.training_loss(batch, 0)
+        loss.backward()
         optimizer.step()
         if hasattr(lightning, "update_teacher"):
             lightning.update_teacher()
@@ -58,14 +70,20 @@ def train_step(lightning, optimizer, batch) -> Callable[[], None]:
 
 def mean_teacher_parts(lightning, optimizer, batch) -> dict[str, Callable[[], object]]:
     """The parts of a Mean Teacher step, each runnable alone on the same batch."""
-    from ssltm.methods.mean_teacher import pseudo_labels
+    from ssltm.methods.weak_to_strong import pseudo_labels
 
     labelled, unlabelled = batch["labelled"], batch["unlabelled"]
     model, teacher = lightning.model, lightning.teacher
     with torch.no_grad():
         teacher_logits = teacher(unlabelled["frames"], unlabelled["reference"]).logits
-        targets, _ = pseudo_labels(teacher_logits, lightning.confidence_threshold)
-        strong = lightning.strong_view(unlabelled["frames"], unlabelled["reference"])
+        targets, confidence = pseudo_labels(teacher_logits, lightning.confidence_threshold)
+
+        def strong_view():
+            return lightning.strong_view(unlabelled["frames"], unlabelled["reference"],
+                                         {"targets": targets, "confidence": confidence})
+
+        *strong, mixed = strong_view()
+        targets = mixed["targets"]
 
     def student_forward_backward() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -86,7 +104,7 @@ def mean_teacher_parts(lightning, optimizer, batch) -> dict[str, Callable[[], ob
         "optimizer step": optimizer.step,
         "EMA update": lightning.update_teacher,
         "pseudo-labels": lambda: pseudo_labels(teacher_logits, lightning.confidence_threshold),
-        "strong augmentation": lambda: lightning.strong_view(unlabelled["frames"], unlabelled["reference"]),
+        "strong augmentation": strong_view,
     }
 
 
@@ -107,10 +125,12 @@ def flop_counter():
     return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flops})
 
 
-def step_flops(lightning, batch) -> int:
+def step_flops(lightning, batch, precision: str = "fp32") -> int:
     counter = flop_counter()
     with counter:
-        lightning.training_loss(batch, 0).backward()
+        with autocast(precision):
+            loss = lightning.training_loss(batch, 0)
+        loss.backward()
     lightning.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
@@ -118,16 +138,19 @@ def step_flops(lightning, batch) -> int:
 def bench_train_step(args) -> dict:
     results = {}
     backbones = args.backbones.split(",")
+    if args.precision not in PRECISIONS:
+        raise SystemExit(f"error: --precision must be one of {PRECISIONS}, got {args.precision!r}")
     for backbone in backbones:
-        for method in METHODS:
+        for method in args.methods.split(","):
             cfg, lightning, optimizer, batch = _built(backbone, method, args.overrides)
             lightning.train()
-            step = train_step(lightning, optimizer, batch)
-            flops = step_flops(lightning, batch)
+            step = train_step(lightning, optimizer, batch, args.precision)
+            flops = step_flops(lightning, batch, args.precision)
             timing = compare_times({"step": step}, args.repeats)["step"]
             labelled = cfg.data.batch_size
-            clips = labelled * (2 if method == "mean_teacher" else 1)
+            clips = labelled * (2 if lightning.uses_unlabelled else 1)
             entry = {
+                "precision": args.precision,
                 "batch_size": labelled, "clips_per_step": clips, "frame_size": list(cfg.data.train_transform.crop_size),
                 "clip_frames": cfg.data.clip.num_frames, **timing,
                 "labelled_clips_per_s": labelled / timing["median_s"], "clips_per_s": clips / timing["median_s"],
@@ -135,7 +158,7 @@ def bench_train_step(args) -> dict:
                 "peak_memory_bytes": peak_memory(step),
                 "parameters": sum(p.numel() for p in lightning.model.parameters()),
             }
-            if method == "mean_teacher":
+            if method == "mean_teacher" and args.precision == "fp32":
                 parts = compare_times(mean_teacher_parts(lightning, optimizer, batch), args.repeats)
                 networks = sum(parts[p]["median_s"] for p in ("student forward+backward", "teacher forward"))
                 extras = sum(parts[p]["median_s"] for p in ("EMA update", "pseudo-labels", "strong augmentation"))
@@ -151,21 +174,24 @@ def bench_train_step(args) -> dict:
             for key, r in results.items()]
     show(f"training step ({DEVICE.type})", ["backbone/method", "median s", "labelled clips/s", "clips/s", "GFLOP/step",
                                              "GFLOP/s", "peak MB", "MT overhead (EMA+pseudo+aug)"], rows)
-    return {"overrides": args.overrides, "results": results}
+    return {"overrides": args.overrides, "precision": args.precision, "results": results}
 
 
 # --- roofline ----------------------------------------------------------------------------------
 def bench_roofline(args) -> dict:
-    n = 4096
-    a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
+    """The machine's matmul FLOP/s at --precision, and the share of it that the training steps of
+    `train_step` at the same precision achieved (train_step.json, train_step-bf16.json)."""
+    n = 8192 if DEVICE.type == "cuda" else 4096
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    a, b = torch.randn(n, n, device=DEVICE, dtype=dtype), torch.randn(n, n, device=DEVICE, dtype=dtype)
     timing = compare_times({"gemm": lambda: a @ b}, args.repeats, warmup=2)["gemm"]
     peak = 2 * n**3 / timing["median_s"]
-    steps_file = Path(args.out) / "train_step.json"
+    steps_file = Path(args.out) / ("train_step.json" if args.precision == "fp32" else "train_step-bf16.json")
     achieved = {}
     if steps_file.is_file():
         steps = json.loads(steps_file.read_text())["results"]
         achieved = {key: {"flop_per_s": r["flop_per_s"], "fraction_of_gemm": r["flop_per_s"] / peak} for key, r in steps.items()}
-    rows = [[f"fp32 GEMM {n}x{n}", f"{peak / 1e9:.1f}", "100%"]]
+    rows = [[f"{args.precision} GEMM {n}x{n}", f"{peak / 1e9:.1f}", "100%"]]
     rows += [[key, f"{r['flop_per_s'] / 1e9:.1f}", f"{100 * r['fraction_of_gemm']:.1f}%"] for key, r in achieved.items()]
     show(f"roofline ({DEVICE.type}, {torch.get_num_threads()} threads)", ["what", "GFLOP/s", "of GEMM"], rows)
-    return {"gemm_size": n, "gemm": timing, "gemm_flop_per_s": peak, "train_step": achieved}
+    return {"gemm_size": n, "precision": args.precision, "gemm": timing, "gemm_flop_per_s": peak, "train_step": achieved}

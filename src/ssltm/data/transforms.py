@@ -20,6 +20,20 @@ def to_tensor_images(images: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def resize_clip(
+    images: torch.Tensor, labels: torch.Tensor | None, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """images N 3 H W (float), labels M H W (long) -> (H, W) = size: bilinear with antialiasing for
+    frames, nearest for labels; unchanged when already that size. The one resampling rule of a
+    reduced resolution (`ClipTransform.resize`, scripts/resize_camvid.py)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images, labels
+    images = F.interpolate(images, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    if labels is not None:
+        labels = F.interpolate(labels[:, None].float(), size=tuple(size), mode="nearest")[:, 0].long()
+    return images, labels
+
+
 class ClipTransform:
     """Resize -> random scale -> random crop (padded if needed) -> random horizontal flip -> normalise.
 
@@ -54,10 +68,8 @@ class ClipTransform:
         self, images: torch.Tensor, labels: torch.Tensor | None, train: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """images: N 3 H W in [0, 1]; labels: M H W (long) or None. Returns them transformed."""
-        if self.resize is not None and tuple(images.shape[-2:]) != self.resize:
-            images = F.interpolate(images, size=self.resize, mode="bilinear", align_corners=False, antialias=True)
-            if labels is not None:
-                labels = F.interpolate(labels[:, None].float(), size=self.resize, mode="nearest")[:, 0].long()
+        if self.resize is not None:
+            images, labels = resize_clip(images, labels, self.resize)
         if train:
             images, labels = self.random_geometry(images, labels)
         return (images - self.mean) / self.std, labels
