@@ -132,10 +132,11 @@ def test_ddp_evaluation_with_fewer_videos_than_processes(train_cfg_factory, tmp_
     assert abs(logged - alone["mIoU"]) < 1e-3
 
 
-def test_ddp_spawn_trains_unimatch_with_identical_processes(train_cfg_factory, tmp_path):
-    """FixMatch / UniMatch under DDP: after two CPU processes train, their weights (GCC memory
+@pytest.mark.parametrize("method", ["unimatch", "unimatch_v2"])
+def test_ddp_spawn_trains_unimatch_with_identical_processes(train_cfg_factory, tmp_path, method):
+    """FixMatch / UniMatch (V2) under DDP: after two CPU processes train, their weights (GCC memory
     included) are the same (CutMix boxes and dropout are drawn per process, the update is shared)."""
-    states = _train_two_processes(train_cfg_factory, tmp_path / "ddp", "method=unimatch", "data.steps_per_epoch=2")
+    states = _train_two_processes(train_cfg_factory, tmp_path / "ddp", f"method={method}", "data.steps_per_epoch=2")
     assert any("gcc.prototypes" in k for k in states[0])
     for key in states[0]:
         assert torch.equal(states[0][key], states[1][key]), key

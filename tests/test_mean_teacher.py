@@ -278,3 +278,53 @@ def test_weak_to_strong_methods_train_every_model(model_name, train_cfg_factory)
         overrides.append("model.num_heads=4")
     result, _ = train_entry.run(train_cfg_factory(*overrides))
     assert 0.0 <= result["mIoU"] <= 1.0
+
+
+def test_unimatch_v2_masks_its_two_strong_views_with_complementary_channels(monkeypatch):
+    """The head of the student reads x * m in the first strong view and x' * (2 - m) in the second,
+    m drawn once per step: 0 or 2 per channel, all ones for half the clips; the labelled clips
+    and the teacher are not masked."""
+    from ssltm.methods import unimatch_v2
+
+    drawn = []
+
+    def recording_mask(shape, device):
+        drawn.append(unimatch_v2.complementary_mask.__wrapped__(shape, device))
+        return drawn[-1]
+
+    recording_mask.__wrapped__ = unimatch_v2.complementary_mask
+    monkeypatch.setattr(unimatch_v2, "complementary_mask", recording_mask)
+    torch.manual_seed(0)
+    model = PerFrameSegmenter(TimmBackbone("test_resnet"), num_classes=3, channels=16)
+    method = unimatch_v2.UniMatchV2Method(model, functools.partial(torch.optim.SGD, lr=0.1), None, cutmix_p=0.5,
+                                          confidence_threshold=0.0)
+    method.train()
+    clean, masked = [], []
+    model.head.register_forward_pre_hook(lambda module, args: clean.append(args[0].detach()))  # before the mask
+    head_forward = model.head.forward
+
+    def recording(x, *args, **kwargs):  # after every pre-hook: what the head reads
+        masked.append(x.detach())
+        return head_forward(x, *args, **kwargs)
+
+    model.head.forward = recording
+    batch = {
+        "labelled": {"frames": torch.rand(4, 1, 3, 32, 32), "reference": torch.rand(4, 3, 32, 32),
+                     "label": torch.randint(0, 3, (4, 32, 32))},
+        "unlabelled": {"frames": torch.rand(4, 1, 3, 32, 32), "reference": torch.rand(4, 3, 32, 32)},
+    }
+    loss = method.training_loss(batch, 0)
+    assert torch.isfinite(loss) and len(drawn) == 1 and len(masked) == 3  # labelled, strong 1, strong 2
+    mask = drawn[0]  # B C
+    assert mask.shape == (4, 16) and set(mask.unique().tolist()) <= {0.0, 1.0, 2.0}
+    assert int((mask == 1).all(1).sum()) == 2 and bool((mask[~(mask == 1).all(1)] != 1).all())
+    torch.testing.assert_close(masked[0], clean[0])
+    torch.testing.assert_close(masked[1], clean[1] * mask[:, :, None, None])
+    torch.testing.assert_close(masked[2], clean[2] * (2 - mask)[:, :, None, None])
+
+
+@pytest.mark.parametrize(("model_name", "fp_at"), [("ssltm", "encoder"), ("per_frame", "head")])
+def test_unimatch_v2_trains_and_evaluates(model_name, fp_at, train_cfg_factory):
+    result, objects = train_entry.run(train_cfg_factory(f"model={model_name}", "method=unimatch_v2",
+                                                        f"method.fp_at={fp_at}", "trainer.fast_dev_run=true"))
+    assert 0.0 <= result["mIoU"] <= 1.0 and hasattr(objects["method"], "teacher")

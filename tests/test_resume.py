@@ -37,7 +37,7 @@ def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize(("signal_name", "method"), [("SIGTERM", "mean_teacher"), ("SIGINT", "mean_teacher"),
-                                                      ("SIGTERM", "unimatch")])
+                                                      ("SIGTERM", "unimatch"), ("SIGTERM", "unimatch_v2")])
 def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_name, method):
     RUN = [*RUN_BASE, f"method={method}"]  # noqa: N806
     whole = tmp_path / "whole"
@@ -65,7 +65,7 @@ def test_interrupted_run_resumes_exactly(train_cfg_factory, tmp_path, signal_nam
     expected, got = _weights(whole / "checkpoints" / "last.ckpt"), _weights(first / "checkpoints" / "last.ckpt")
     assert expected.keys() == got.keys()
     assert any("gcc.prototypes" in k for k in got)
-    assert any(k.startswith("teacher.") for k in got) == (method == "mean_teacher")
+    assert any(k.startswith("teacher.") for k in got) == (method in ("mean_teacher", "unimatch_v2"))
     for key in expected:
         assert torch.equal(expected[key], got[key]), key  # student, teacher, EMA step, GCC memory
 

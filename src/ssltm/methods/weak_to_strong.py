@@ -12,6 +12,7 @@ with weight `unsup_weight * sigmoid_rampup(step, rampup_steps)`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -39,6 +40,16 @@ def sigmoid_rampup(step: int, length: int) -> float:
         return 1.0
     t = min(max(step / length, 0.0), 1.0)
     return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def head_reader(model: nn.Module) -> nn.Module:
+    """The module whose input is the features the classifier reads (`fp_at=head`): the model's
+    `head`, or its `decoder` where the decoder makes the logits (the Segmenter baseline)."""
+    reader = getattr(model, "head", None) or getattr(model, "decoder", None)
+    if reader is None:
+        raise ConfigError(f"method.fp_at=head: {type(model).__name__} has no `head` or `decoder` whose input "
+                          "the feature perturbation could drop out; use method.fp_at=encoder")
+    return reader
 
 
 class WeakToStrongMethod(SegmentationMethod):
@@ -99,7 +110,8 @@ class WeakToStrongMethod(SegmentationMethod):
         frames, reference, seen = self.strong_view(unlabelled["frames"], unlabelled["reference"], seen)
         seen["unmixed_targets"] = unmixed_targets
         targets = seen["targets"]
-        student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
+        with self.strong_stream(0):
+            student = self.model(frames, reference, memory_labels=targets if self.gcc_from_pseudo_labels else None)
         unsup, unsup_parts = self.combined_unsupervised_loss(
             self.unsupervised_loss(student.logits, targets), unlabelled, seen)
         weight = self.unsup_weight * sigmoid_rampup(self.global_step, self.rampup_steps)
@@ -121,6 +133,11 @@ class WeakToStrongMethod(SegmentationMethod):
 
     def extra_logs(self) -> dict:
         return {}
+
+    def strong_stream(self, index: int) -> contextlib.AbstractContextManager:
+        """What the student's forward on strong view `index` runs under: nothing here; UniMatch V2
+        drops complementary feature channels in its two views."""
+        return contextlib.nullcontext()
 
     def combined_unsupervised_loss(self, strong: torch.Tensor, unlabelled: dict, seen: dict
                                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -201,11 +218,7 @@ class UniMatchMethod(FixMatchMethod):
             def drop_input(module, args):
                 return (F.dropout2d(args[0], self.fp_dropout, training=True), *args[1:])
 
-            reader = getattr(self.model, "head", None) or getattr(self.model, "decoder", None)
-            if reader is None:
-                raise ConfigError(f"method.fp_at=head: {type(self.model).__name__} has no `head` or `decoder` "
-                                  "whose input the perturbed-feature stream could drop out; use method.fp_at=encoder")
-            handle = reader.register_forward_pre_hook(drop_input)
+            handle = head_reader(self.model).register_forward_pre_hook(drop_input)
         try:
             return self.model(frames, reference).logits
         finally:
