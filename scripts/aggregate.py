@@ -1,11 +1,17 @@
 """Aggregate a Hydra multirun into a table and a plot.
 
     python scripts/aggregate.py <multirun folder> [<multirun folder> ...] [out=<folder>]
+                                [where.<key>=<value> ...] [default.<key>=<value> ...]
 
 Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
 `metrics.json` and `method_stats.json`. Several folders of one study (a sweep spread over
 sessions or machines, e.g. `seed=1,2,3` in one and `seed=4,5` in another) are read as one: their
-jobs together, their grids together. Writes into `out` (default: the first multirun folder):
+jobs together, their grids together. `where.<key>=<value>` keeps only the jobs (and the asked-for
+settings) with that value; `default.<key>=<value>` gives that value to the jobs whose overrides do
+not set the key (the config's default), so that runs of two studies can be compared, e.g. the
+SSLTM + Mean Teacher runs of study_methods (no `model` override) against per-frame runs:
+    aggregate.py <per-frame MT sweep> <study_methods sweep> where.method=mean_teacher default.model=ssltm
+Writes into `out` (default: the first multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
     results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
                   half-width of its 95% t-interval, n runs), the verdict on each claim of the
@@ -202,9 +208,7 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
     if failed:
         lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]
         lines += [f"- `{j.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) for j in failed]
-    expected_keys = list(expected[0]) if expected else []
-    found = [{k: j.overrides.get(k) for k in expected_keys} for j in jobs]
-    missing = [e for e in expected if e not in found]
+    missing = [e for e in expected if not any(all(j.overrides.get(k) == v for k, v in e.items()) for j in jobs)]
     if missing:
         lines += ["", f"Missing runs ({len(missing)}, asked for by the sweep, no job folder):", ""]
         lines += ["- " + " ".join(f"{k}={v}" for k, v in m.items()) for m in missing]
@@ -293,18 +297,32 @@ def _numeric(xs: list[str]) -> list:
         return list(range(len(xs)))
 
 
-def aggregate(roots: Path | list[Path], out: Path | None = None) -> dict:
+def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str, str] | None = None,
+              defaults: dict[str, str] | None = None) -> dict:
     """Aggregate the multirun(s) in `roots` as one study; returns the paths written and the job
-    counts."""
+    counts. `where`: keep the jobs and asked-for settings with these values; `defaults`: values of
+    keys that a job's overrides do not set."""
     roots = [Path(r) for r in (roots if isinstance(roots, list) else [roots])]
+    where = {k: normalise(str(v)) for k, v in (where or {}).items()}
+    defaults = {k: normalise(str(v)) for k, v in (defaults or {}).items()}
+
+    def kept(setting: dict[str, str], asked: bool = False) -> bool:
+        """A job must have the `where` values; an asked-for setting must not contradict them (a
+        sweep that fixed the value on its command line does not list it)."""
+        return all(setting.get(k) == v or (asked and k not in setting) for k, v in where.items())
+
     multiruns, expected, jobs = [], [], []
     for root in roots:
         if not root.is_dir():
             raise FileNotFoundError(f"no multirun folder at {root}")
         multirun_file = root / "multirun.yaml"
         multiruns.append(yaml.safe_load(multirun_file.read_text()) if multirun_file.is_file() else {})
-        expected += [e for e in expected_settings(multiruns[-1]) if e not in expected]
+        asked = [{**defaults, **e} if defaults else e for e in expected_settings(multiruns[-1])]
+        expected += [e for e in asked if e not in expected and kept(e, asked=True)]
         found = read_jobs(root)
+        for job in found:
+            job.overrides = {**defaults, **job.overrides}
+        found = [job for job in found if kept(job.overrides)]
         if len(roots) > 1:
             for job in found:
                 job.name = f"{root.name}/{job.name}"
@@ -331,9 +349,15 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0].startswith("-"):
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
-    out = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("out=")), None)
+    options = dict(a.split("=", 1) for a in argv if "=" in a)
+    bad = [k for k in options if k != "out" and not k.startswith(("where.", "default."))]
+    if bad:
+        print(f"error: unknown option {bad[0]}= (out=, where.<key>=, default.<key>=)", file=sys.stderr)
+        return 2
+    where = {k.removeprefix("where."): v for k, v in options.items() if k.startswith("where.")}
+    defaults = {k.removeprefix("default."): v for k, v in options.items() if k.startswith("default.")}
     try:
-        written = aggregate([Path(a) for a in argv if not a.startswith("out=")], out)
+        written = aggregate([Path(a) for a in argv if "=" not in a], options.get("out"), where, defaults)
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -34,13 +34,21 @@ CROSS_CLAIMS = [
     },
 ]
 
-#: the studies of the ledger in the order of its rows, with their commands
+#: the studies of the ledger in the order of its rows (folders under experiments/), with their
+#: commands, or (command, words added to each claim) where one study's claims are measured again
 STUDIES = {
     "bench": "python src/train.py -m experiment=bench_sanity",
     "study_gcc": "python src/train.py -m experiment=study_gcc",
     "study_reference_distance": "python src/train.py -m experiment=study_reference_distance",
     "study_stt": "python src/train.py -m experiment=study_stt",
     "study_temporal": "python src/train.py -m experiment=study_temporal",
+    # the same claims under Mean Teacher (issue 17): per-frame + MT runs against study_methods' SSLTM + MT
+    "study_temporal/mean_teacher": (
+        "python src/train.py -m experiment=study_temporal method=mean_teacher model=ssltm_per_frame; "
+        "python scripts/aggregate.py <that sweep> <study_methods sweeps> where.method=mean_teacher "
+        "default.model=ssltm out=experiments/study_temporal/mean_teacher",
+        "(under Mean Teacher)",
+    ),
     "study_context": "python src/train.py -m experiment=study_context",
     "study_methods": "python src/train.py -m experiment=study_methods",
     "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
@@ -91,7 +99,8 @@ def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
 def rows(root: Path) -> list[str]:
     lines = ["| claim | what the paper says | what we measured (points, mean ± 95% CI) | verdict | command |",
              "|---|---|---|---|---|"]
-    for study, command in STUDIES.items():
+    for study, entry in STUDIES.items():
+        command, suffix = entry if isinstance(entry, tuple) else (entry, "")
         path = root / study / "verdicts.csv"
         if not path.is_file():
             lines.append(f"| {study}: not run at this scale yet | | | | `{command}` |")
@@ -102,7 +111,7 @@ def rows(root: Path) -> list[str]:
         for claim, verdicts in by_claim.items():
             measured = "; ".join(f"{v.metric} {v.measured()}" for v in verdicts)
             verdict = overall(verdicts) if len(verdicts) > 1 else verdicts[0].verdict_text()
-            lines.append(f"| {claim} | {verdicts[0].paper} | {measured} | **{verdict}** | `{command}` |")
+            lines.append(f"| {f'{claim} {suffix}'.strip()} | {verdicts[0].paper} | {measured} | **{verdict}** | `{command}` |")
     for claim in CROSS_CLAIMS:
         verdicts = cross_verdicts(root, claim)
         if not verdicts:

@@ -8,6 +8,7 @@ import csv
 import itertools
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -308,6 +309,10 @@ def test_ledger_tabulates_each_studys_verdicts_and_the_cross_study_claim(tmp_pat
     cross = next(line for line in text.splitlines() if line.startswith("| Mean Teacher (1 label / video)"))
     assert "mean_teacher - all: -8.00" in cross and "**opposite**" in cross  # 8 points apart, margin 1
     assert "| study_gcc: not run at this scale yet |" in text
+    again = experiments / "study_temporal" / "mean_teacher"  # a study's claims measured again: named so
+    aggregate.aggregate(tmp_path / "study_methods", out=again)
+    ledger.main([str(experiments)])
+    assert "| MT above supervised (under Mean Teacher) | p |" in readme.read_text()
     (methods / "verdicts.csv").unlink()  # a folder without verdicts.csv predates the current scale
     ledger.main([str(experiments)])
     assert "| Mean Teacher (1 label / video) as good as full supervision: not run" in readme.read_text()
@@ -353,3 +358,45 @@ def test_learning_curves_name_multirun_jobs_by_sweep_and_judge_the_plateau(tmp_p
     plateau = (out / "plateau.md").read_text()
     assert "| per_frame/0 | 1000 | 54.50 | 750 | yes |" in plateau
     assert "| ssltm/0 | 1000 | 60.00 | 1000 | no |" in plateau
+
+
+def test_aggregate_compares_runs_of_two_studies_with_where_and_default(tmp_path):
+    """Per-frame runs of one sweep against the SSLTM runs of another study whose jobs never set
+    `model` (its default): `default.model=ssltm` names them, `where.method=mean_teacher` keeps that
+    method's runs (and asked-for settings) only; an unknown option is one clear line."""
+    temporal, methods = tmp_path / "temporal", tmp_path / "methods"
+    for root, study in ((temporal, "study_temporal"), (methods, "study_methods")):
+        root.mkdir()
+    (temporal / "multirun.yaml").write_text(yaml.safe_dump({
+        "study": {"title": "temporal", "x": "model",
+                  "expect": [{"claim": "SSLTM above per-frame", "better": "ssltm", "than": "ssltm_per_frame"}]},
+        "hydra": {"sweeper": {"params": {"model": "ssltm,ssltm_per_frame", "seed": "1,2,3"}},
+                  "overrides": {"task": ["experiment=study_temporal", "method=mean_teacher",
+                                         "model=ssltm_per_frame", "seed=1,2,3"]}},
+    }))
+    (methods / "multirun.yaml").write_text(yaml.safe_dump({
+        "study": {"title": "methods", "x": "method"},
+        "hydra": {"sweeper": {"params": {"method": "supervised,mean_teacher", "seed": "1,2,3"}}},
+    }))
+    for seed in (1, 2, 3):
+        fake_job(temporal, seed - 1, ["experiment=study_temporal", "method=mean_teacher", "model=ssltm_per_frame",
+                                      f"seed={seed}"], 0.40 + 0.001 * seed)
+        fake_job(methods, 2 * seed - 2, ["experiment=study_methods", "method=mean_teacher", f"seed={seed}"],
+                 0.45 + 0.001 * seed)
+        fake_job(methods, 2 * seed - 1, ["experiment=study_methods", "method=supervised", f"seed={seed}"], 0.30)
+    out = tmp_path / "out"
+    assert aggregate.main([str(temporal), str(methods), f"out={out}", "where.method=mean_teacher",
+                           "default.model=ssltm"]) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 6 and {r["model"] for r in rows} == {"ssltm", "ssltm_per_frame"}
+    (verdict,) = list(csv.DictReader((out / "verdicts.csv").open()))
+    assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
+    assert float(verdict["mean"]) == pytest.approx(5.0)
+    assert "Missing" not in (out / "results.md").read_text()
+    shutil.rmtree(methods / "4")  # mean_teacher seed 3 of study_methods never ran
+    assert aggregate.main([str(temporal), str(methods), f"out={out}", "where.method=mean_teacher",
+                           "default.model=ssltm"]) == 0
+    missing = (out / "results.md").read_text().split("Missing runs")[1]
+    assert "model=ssltm method=mean_teacher seed=3" in missing and "supervised" not in missing
+    assert "ssltm_per_frame" not in missing
+    assert aggregate.main([str(temporal), "only.method=x"]) == 2
