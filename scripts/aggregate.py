@@ -297,6 +297,20 @@ def _numeric(xs: list[str]) -> list:
         return list(range(len(xs)))
 
 
+def in_grid_order(jobs: list[Job], multirun: dict) -> list[Job]:
+    """The jobs sorted (stably) by the order of their values in the study's grid
+    (`hydra.sweeper.params`), so the table lists the settings as the config does, whichever
+    multirun folder came first."""
+    params = ((multirun.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    order = {key: sweep_values(str(value)) for key, value in params.items()}
+
+    def position(job: Job) -> tuple:
+        return tuple(order[k].index(job.overrides[k]) if job.overrides.get(k) in order[k] else len(order[k])
+                     for k in order)
+
+    return sorted(jobs, key=position)
+
+
 def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str, str] | None = None,
               defaults: dict[str, str] | None = None) -> dict:
     """Aggregate the multirun(s) in `roots` as one study; returns the paths written and the job
@@ -335,6 +349,7 @@ def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str
     multirun = next((m for m in multiruns if isinstance(m.get("study"), dict)), multiruns[0])
     study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
     title = study.get("title") or multirun.get("task_name") or roots[0].name
+    jobs = in_grid_order(jobs, multirun)
     verdicts = study_verdicts(jobs, study)
     write_csv(out / "results.csv", jobs, keys)
     (out / "results.md").write_text(markdown(jobs, keys, expected, title, verdicts))
