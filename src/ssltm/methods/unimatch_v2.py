@@ -14,12 +14,13 @@ UniMatch V2 drops its DINOv2 features; masks per frame).
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 
 import torch
 
 from ssltm.methods.mean_teacher import MeanTeacherMethod
-from ssltm.methods.weak_to_strong import head_reader
+from ssltm.methods.weak_to_strong import features_perturbed
 from ssltm.utils.options import require
 
 
@@ -57,21 +58,9 @@ class UniMatchV2Method(MeanTeacherMethod):
     def strong_stream(self, index: int) -> Iterator[None]:
         if index == 0:
             self._masks = []
-        position = iter(range(10**6))
-        if self.fp_at == "encoder":
-            def mask_levels(module, args, levels):
-                return [self._masked(level, index, position) for level in levels]
-
-            handle = self.model.backbone.register_forward_hook(mask_levels)
-        else:
-            def mask_input(module, args):
-                return (self._masked(args[0], index, position), *args[1:])
-
-            handle = head_reader(self.model).register_forward_pre_hook(mask_input)
-        try:
+        position = itertools.count()
+        with features_perturbed(self.model, self.fp_at, lambda x: self._masked(x, index, position)):
             yield
-        finally:
-            handle.remove()
         if index == 1 and next(position) != len(self._masks):
             raise RuntimeError("UniMatch V2: the second strong view read its features in other calls than the "
                                "first, so their channel masks cannot be complementary")

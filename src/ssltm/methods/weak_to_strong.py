@@ -42,14 +42,23 @@ def sigmoid_rampup(step: int, length: int) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
-def head_reader(model: nn.Module) -> nn.Module:
-    """The module whose input is the features the classifier reads (`fp_at=head`): the model's
-    `head`, or its `decoder` where the decoder makes the logits (the Segmenter baseline)."""
-    reader = getattr(model, "head", None) or getattr(model, "decoder", None)
-    if reader is None:
-        raise ConfigError(f"method.fp_at=head: {type(model).__name__} has no `head` or `decoder` whose input "
-                          "the feature perturbation could drop out; use method.fp_at=encoder")
-    return reader
+@contextlib.contextmanager
+def features_perturbed(model: nn.Module, fp_at: str, perturb: Callable[[torch.Tensor], torch.Tensor]):
+    """Within the block, the model's features pass through `perturb` (N C h w -> the same):
+    `fp_at=encoder`, every level of the backbone's output; `fp_at=head`, the input of the classifier
+    head, or of the decoder where the decoder makes the logits (the Segmenter baseline)."""
+    if fp_at == "encoder":
+        handle = model.backbone.register_forward_hook(lambda module, args, levels: [perturb(x) for x in levels])
+    else:
+        reader = getattr(model, "head", None) or getattr(model, "decoder", None)
+        if reader is None:
+            raise ConfigError(f"method.fp_at=head: {type(model).__name__} has no `head` or `decoder` whose input "
+                              "the feature perturbation could drop out; use method.fp_at=encoder")
+        handle = reader.register_forward_pre_hook(lambda module, args: (perturb(args[0]), *args[1:]))
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 class WeakToStrongMethod(SegmentationMethod):
@@ -209,20 +218,11 @@ class UniMatchMethod(FixMatchMethod):
         """The student on the weak view with Dropout2d on the features `fp_at` names: `head`, the
         classifier head's input (after the temporal modules), or `encoder`, every level of the
         backbone's output (UniMatch's own choice, before the neck and the temporal modules)."""
-        if self.fp_at == "encoder":
-            def drop_levels(module, args, levels):
-                return [F.dropout2d(level, self.fp_dropout, training=True) for level in levels]
+        def dropped(x: torch.Tensor) -> torch.Tensor:
+            return F.dropout2d(x, self.fp_dropout, training=True)
 
-            handle = self.model.backbone.register_forward_hook(drop_levels)
-        else:
-            def drop_input(module, args):
-                return (F.dropout2d(args[0], self.fp_dropout, training=True), *args[1:])
-
-            handle = head_reader(self.model).register_forward_pre_hook(drop_input)
-        try:
+        with features_perturbed(self.model, self.fp_at, dropped):
             return self.model(frames, reference).logits
-        finally:
-            handle.remove()
 
     def combined_unsupervised_loss(self, strong: torch.Tensor, unlabelled: dict, seen: dict
                                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
