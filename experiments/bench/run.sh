@@ -13,7 +13,7 @@ $PY src/train.py experiment=bench_sanity data.labels=one_per_video trainer.check
 $PY src/train.py experiment=synthetic_mean_teacher trainer.check_val_every_n_epoch=1 \
     hydra.run.dir=$OUT/curves/mean_teacher_one_label
 $PY scripts/learning_curves.py $OUT/curves/supervised_all_labels $OUT/curves/supervised_one_label \
-    $OUT/curves/mean_teacher_one_label out=experiments/bench
+    $OUT/curves/mean_teacher_one_label out=experiments/bench/curves
 # 2. does the bench resolve what it must? (seed spread, labels matter)
 $PY src/train.py -m experiment=bench_sanity hydra.sweep.dir=$OUT/sanity
 $PY scripts/aggregate.py $OUT/sanity out=experiments/bench
