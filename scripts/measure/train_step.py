@@ -53,14 +53,19 @@ def autocast(precision: str):
     return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
 
 
+def forward_backward(lightning, batch, precision: str) -> None:
+    """The training loss (under autocast for bf16) and its backward."""
+    with autocast(precision):
+        loss = lightning.training_loss(batch, 0)
+    loss.backward()
+
+
 def train_step(lightning, optimizer, batch, precision: str = "fp32") -> Callable[[], None]:
     """One training step as Lightning runs it: loss, backward, optimiser step, teacher update."""
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with autocast(precision):
-            loss = lightning.training_loss(batch, 0)
-        loss.backward()
+        forward_backward(lightning, batch, precision)
         optimizer.step()
         if hasattr(lightning, "update_teacher"):
             lightning.update_teacher()
@@ -128,9 +133,7 @@ def flop_counter():
 def step_flops(lightning, batch, precision: str = "fp32") -> int:
     counter = flop_counter()
     with counter:
-        with autocast(precision):
-            loss = lightning.training_loss(batch, 0)
-        loss.backward()
+        forward_backward(lightning, batch, precision)
     lightning.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
