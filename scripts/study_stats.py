@@ -103,18 +103,23 @@ class Verdict:
     def measured(self) -> str:
         if self.seeds == 0:
             return "no runs"
-        ci = f" ± {self.half_width:.2f}" if self.half_width == self.half_width else " (no interval: 1 run)"
+        scale, unit = DISPLAY_UNITS.get(self.metric, (1.0, ""))
+        ci = f" ± {scale * self.half_width:.2f}" if self.half_width == self.half_width else ""
+        ci = f"{ci}{unit}" + ("" if ci else " (no interval: 1 run)")
         kind = "paired" if self.paired else "unpaired"
-        return f"{self.comparison}: {self.mean:+.2f}{ci} ({self.seeds} seeds, {kind})"
+        return f"{self.comparison}: {scale * self.mean:+.2f}{ci} ({self.seeds} seeds, {kind})"
 
     def verdict_text(self) -> str:
         if self.verdict == "not resolved" and self.half_width == self.half_width:
-            return f"not resolved (could resolve ±{self.half_width:.2f})"
+            scale, unit = DISPLAY_UNITS.get(self.metric, (1.0, ""))
+            return f"not resolved (could resolve ±{scale * self.half_width:.2f}{unit})"
         return self.verdict
 
 
 #: metrics kept in their own units (not fractions in [0, 1])
 RAW_UNITS = ("wall_seconds", "disk_bytes", "parameters")
+#: how a raw-unit metric is shown in tables (factor, unit); verdicts.csv keeps the raw values
+DISPLAY_UNITS = {"wall_seconds": (1 / 60, " min"), "disk_bytes": (1e-6, " MB"), "parameters": (1e-6, "M")}
 
 
 def _scaled(value: float, metric: str) -> float:

@@ -400,3 +400,13 @@ def test_aggregate_compares_runs_of_two_studies_with_where_and_default(tmp_path)
     assert "model=ssltm method=mean_teacher seed=3" in missing and "supervised" not in missing
     assert "ssltm_per_frame" not in missing
     assert aggregate.main([str(temporal), "only.method=x"]) == 2
+
+
+def test_raw_unit_claims_are_shown_in_readable_units():
+    # bytes and seconds stay raw in verdicts.csv but read as MB and minutes in the tables
+    table = {("a", str(s)): 10e6 + 1e3 * s for s in range(5)} | {("b", str(s)): 40e6 for s in range(5)}
+    rows = [study_stats.Run({"x": v, "seed": s}, {"disk_bytes": m}) for (v, s), m in table.items()]
+    (v,) = study_stats.judge({"claim": "a writes less", "metric": "disk_bytes", "better": "a", "than": "b",
+                              "lower_is_better": True}, rows, "x")
+    assert v.mean == pytest.approx(-29.998e6) and v.verdict == "agrees"
+    assert ": -30.00 ± 0.00 MB (5 seeds, paired)" in v.measured()
