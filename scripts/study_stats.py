@@ -18,6 +18,8 @@ the multirun, seed by seed:
         - {claim: MT faster, metric: wall_seconds, key: method, better: mean_teacher, than: iterative,
            lower_is_better: true}
         - {claim: MT as good as all labels, key: data.labels, better: one_per_video, than: all, within: 1.0}
+        - {claim: gain largest on noisy frames, metric: noisy/mIoU, minus_metric: clean/mIoU,
+           key: model.context, better: rfce, than: qfce}
 
 Kinds of claim:
 - `better` / `than`: paired by seed (runs with the same seed share their data draws), the 95%
@@ -26,6 +28,9 @@ Kinds of claim:
 - `increasing`: the per-seed least-squares slope of the metric against the numeric `key`.
 - `within` (with `better` / `than`): the two are equal up to `within` points (the paper's "Mean
   Teacher comes within 0.13% of full supervision").
+- `minus_metric` (with `better` / `than`): the gain on `metric` minus the gain on `minus_metric`,
+  seed by seed (a difference of differences: "RFCE's gain over QFCE is larger on the noisy frames
+  than on the clean ones").
 
 Metrics of metrics.json (fractions) are compared in points (x100); `wall_seconds`, `disk_bytes`
 and `parameters` in their own units, with `lower_is_better: true` where less is better.
@@ -148,6 +153,13 @@ def _decide(mean: float, half: float, margin: float = 0.0, within: float | None 
     return "not resolved"
 
 
+def _minus(runs: Sequence[Run], metric: str, minus: str) -> list[Run]:
+    """The runs with one more value, f"{metric} minus {minus}", in the two metrics' unit."""
+    name = f"{metric} minus {minus}"
+    return [Run(r.setting, {**r.values, name: r.values.get(metric, math.nan) - r.values.get(minus, math.nan)})
+            for r in runs]
+
+
 def difference(runs: Sequence[Run], key: str, better: str, than: str, metric: str) -> tuple[float, float, int, bool]:
     """Mean and CI half-width (points) of metric(key=better) - metric(key=than), paired by seed
     where at least 2 seeds pair up; also the number of seeds (pairs, or the smaller side)."""
@@ -185,6 +197,9 @@ def judge(claim: Mapping, runs: Sequence[Run], default_key: str | None) -> list[
     metric = str(claim.get("metric", "mIoU"))
     key = str(claim.get("key") or default_key or "")
     runs = _select(runs, claim.get("where"))
+    if claim.get("minus_metric"):  # judge the gain on metric minus the gain on minus_metric
+        minus = str(claim["minus_metric"])
+        runs, metric = _minus(runs, metric, minus), f"{metric} minus {minus}"
     margin = float(claim.get("by_at_least", 0.0))
     within = float(claim["within"]) if claim.get("within") is not None else None
     sign = -1.0 if claim.get("lower_is_better") else 1.0  # judge "better" as a positive difference

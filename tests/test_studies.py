@@ -239,6 +239,18 @@ def test_increasing_claim_reads_the_per_seed_slope():
     assert v.verdict == "opposite"
 
 
+def test_minus_metric_claim_compares_the_gain_on_two_subsets():
+    # a beats b by 4 points on noisy frames and by 1 on clean ones, seed by seed: the gain is 3 larger
+    rows = [study_stats.Run({"x": x, "seed": str(s)}, {"noisy/mIoU": n + 0.001 * s, "clean/mIoU": c})
+            for s in range(4) for x, n, c in [("a", 0.54, 0.61), ("b", 0.50, 0.60)]]
+    claim = {"claim": "gain larger on noisy", "metric": "noisy/mIoU", "minus_metric": "clean/mIoU",
+             "better": "a", "than": "b"}
+    (v,) = study_stats.judge(claim, rows, "x")
+    assert v.metric == "noisy/mIoU minus clean/mIoU" and v.mean == pytest.approx(3.0) and v.verdict == "agrees"
+    (v,) = study_stats.judge({**claim, "better": "b", "than": "a"}, rows, "x")
+    assert v.verdict == "opposite"
+
+
 def test_unpaired_runs_fall_back_to_welch():
     table = {("a", "1"): 0.50, ("a", "2"): 0.52, ("b", "3"): 0.40, ("b", "4"): 0.41}
     (v,) = study_stats.judge({"claim": "c", "better": "a", "than": "b"}, runs(table), "x")
