@@ -110,9 +110,9 @@ class Verdict:
             return "no runs"
         scale, unit = DISPLAY_UNITS.get(self.metric, (1.0, ""))
         ci = f" ± {scale * self.half_width:.2f}" if self.half_width == self.half_width else ""
-        ci = f"{ci}{unit}" + ("" if ci else " (no interval: 1 run)")
+        note = "" if ci else " (no interval: 1 run)"
         kind = "paired" if self.paired else "unpaired"
-        return f"{self.comparison}: {scale * self.mean:+.2f}{ci} ({self.seeds} seeds, {kind})"
+        return f"{self.comparison}: {scale * self.mean:+.2f}{ci}{unit}{note} ({self.seeds} seeds, {kind})"
 
     def verdict_text(self) -> str:
         if self.verdict == "not resolved" and self.half_width == self.half_width:
