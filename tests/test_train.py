@@ -238,3 +238,13 @@ def test_command_line_a_constructor_error_wrapped_by_hydra_is_one_line(tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "error: model.channels (32) must be divisible by model.num_heads (6)"
     assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [proc.stderr.strip().splitlines()[-1]]
+
+
+def test_a_run_without_any_logger_trains_and_drops_the_learning_rate_monitor(train_cfg_factory):
+    """`logger=[]` (no CSV, no W&B): Lightning's LearningRateMonitor refuses a trainer without a
+    logger, so the run leaves it out instead of stopping with Lightning's traceback."""
+    cfg = train_cfg_factory("logger=[]", "model=per_frame", "+trainer.max_steps=1")
+    _, objects = train_entry.run(cfg)
+    trainer = objects["trainer"]
+    assert trainer.global_step == 1 and not trainer.loggers
+    assert not any(type(c).__name__ == "LearningRateMonitor" for c in trainer.callbacks)

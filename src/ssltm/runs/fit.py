@@ -97,6 +97,8 @@ def fit(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> tuple[di
     callbacks = [*instantiate_list(cfg.get("callbacks")), *(callbacks or []), RunConfigInCheckpoint(cfg),
                  RandomState(), interrupt]
     loggers = instantiate_loggers(cfg.get("logger"))
+    if not loggers:  # logger=[]: nothing to record the learning rate into
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
