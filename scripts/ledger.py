@@ -52,6 +52,7 @@ STUDIES = {
     "study_context": "python src/train.py -m experiment=study_context",
     "study_methods": "python src/train.py -m experiment=study_methods",
     "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
+    "study_backbones": "python src/train.py -m experiment=study_backbones",
     "camvid": "bash experiments/camvid/run.sh ../shared/camvid trainer=gpu",
 }
 
