@@ -1,6 +1,6 @@
 """Aggregate a Hydra multirun into a table and a plot.
 
-    python scripts/aggregate.py <multirun folder> [<multirun folder> ...] [out=<folder>]
+    python scripts/aggregate.py <multirun folder or results.csv> [...] [out=<folder>]
                                 [where.<key>=<value> ...] [default.<key>=<value> ...]
 
 Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
@@ -11,6 +11,10 @@ settings) with that value; `default.<key>=<value>` gives that value to the jobs 
 not set the key (the config's default), so that runs of two studies can be compared, e.g. the
 SSLTM + Mean Teacher runs of study_methods (no `model` override) against per-frame runs:
     aggregate.py <per-frame MT sweep> <study_methods sweep> where.method=mean_teacher default.model=ssltm
+A committed `results.csv` (this script's own output) stands for the runs it lists, so a study
+whose run folders were deleted after aggregation can take more seeds in a later session:
+    aggregate.py experiments/study_gcc/results.csv <the new sweep> out=experiments/study_gcc
+(its runs bring their values, not a grid: the settings asked for come from the multirun folders).
 Writes into `out` (default: the first multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
     results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
@@ -133,6 +137,24 @@ def read_jobs(root: Path) -> list[Job]:
             job.values["disk_bytes"] = disk.get("total", math.nan) if isinstance(disk, dict) else (disk or math.nan)
             job.values["parameters"] = job.stats.get("parameters", math.nan)
         jobs.append(job)
+    return jobs
+
+
+def read_results_csv(path: Path) -> list[Job]:
+    """The jobs listed in a results.csv written by `write_csv`: the columns before `status` are
+    the swept keys (empty: the job did not set it), the ones after it the values."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        if "status" not in columns or "folder" not in columns:
+            raise ValueError(f"{path}: not a results.csv of scripts/aggregate.py (no status or folder column)")
+        keys = columns[: columns.index("status")]
+        values = [c for c in columns[columns.index("status") + 1 :] if c != "folder"]
+        jobs = []
+        for row in reader:
+            job = Job(path, {k: normalise(row[k]) for k in keys if row[k] != ""}, row["folder"], status=row["status"])
+            job.values = {k: float(row[k]) for k in values if row[k] not in ("", None)}
+            jobs.append(job)
     return jobs
 
 
@@ -327,8 +349,15 @@ def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str
 
     multiruns, expected, jobs = [], [], []
     for root in roots:
+        if root.suffix == ".csv" and root.is_file():  # runs aggregated before: their values, no grid
+            found = [job for job in read_results_csv(root) if kept({**defaults, **job.overrides})]
+            for job in found:
+                job.overrides = {**defaults, **job.overrides}
+            jobs += found
+            multiruns.append({})
+            continue
         if not root.is_dir():
-            raise FileNotFoundError(f"no multirun folder at {root}")
+            raise FileNotFoundError(f"no multirun folder or results.csv at {root}")
         multirun_file = root / "multirun.yaml"
         multiruns.append(yaml.safe_load(multirun_file.read_text()) if multirun_file.is_file() else {})
         asked = [{**defaults, **e} if defaults else e for e in expected_settings(multiruns[-1])]
@@ -373,7 +402,7 @@ def main(argv: list[str]) -> int:
     defaults = {k.removeprefix("default."): v for k, v in options.items() if k.startswith("default.")}
     try:
         written = aggregate([Path(a) for a in argv if "=" not in a], options.get("out"), where, defaults)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(Path(written["md"]).read_text())

@@ -422,3 +422,36 @@ def test_raw_unit_claims_are_shown_in_readable_units():
                               "lower_is_better": True}, rows, "x")
     assert v.mean == pytest.approx(-29.998e6) and v.verdict == "agrees"
     assert ": -30.00 ± 0.00 MB (5 seeds, paired)" in v.measured()
+
+
+def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
+    """Session 1 aggregates seeds 1-2 into results.csv and deletes its run folders; session 2 runs
+    seed 3 and aggregates the CSV with its sweep: one table of 3 seeds a cell, the same values as
+    from all three folders, the verdict on 3 paired seeds, and the CSV's rows keep their folders."""
+    def sweep(root, seeds):
+        root.mkdir()
+        (root / "multirun.yaml").write_text(yaml.safe_dump({
+            "study": {"title": "stt", "x": "model.stt.enabled",
+                      "expect": [{"claim": "stt helps", "better": "true", "than": "false"}]},
+            "hydra": {"sweeper": {"params": {"model.stt.enabled": "true,false", "seed": "1,2,3"}},
+                      "overrides": {"task": ["experiment=study_stt", "seed=" + ",".join(map(str, seeds))]}},
+        }))
+        for i, (stt, seed) in enumerate(itertools.product(["true", "false"], seeds)):
+            fake_job(root, i, [f"model.stt.enabled={stt}", f"seed={seed}"], 0.40 + 0.03 * (stt == "true") + 0.01 * seed)
+        return root
+
+    first = aggregate.aggregate(sweep(tmp_path / "first", [1, 2]), out=tmp_path / "study")
+    assert first["ok"] == 4 and first["verdicts"][0].seeds == 2
+    second = sweep(tmp_path / "second", [3])
+    assert aggregate.main([str(tmp_path / "study" / "results.csv"), str(second), f"out={tmp_path / 'study'}"]) == 0
+    rows = list(csv.DictReader((tmp_path / "study" / "results.csv").open()))
+    assert sorted((r["model.stt.enabled"], r["seed"]) for r in rows) == sorted(
+        itertools.product(["true", "false"], ["1", "2", "3"]))
+    assert {r["folder"] for r in rows} >= {"0", "3", "second/0"}  # the first sweep's jobs keep their names
+    assert float(next(r for r in rows if r["seed"] == "1" and r["model.stt.enabled"] == "true")["mIoU"]) == pytest.approx(0.44)
+    table = (tmp_path / "study" / "results.md").read_text()
+    assert "| true | 3 | 45.00 ± 2.48 |" in table and "| false | 3 | 42.00 ± 2.48 |" in table
+    (verdict,) = list(csv.DictReader((tmp_path / "study" / "verdicts.csv").open()))
+    assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # not a results.csv: one line naming it
+    assert aggregate.main([str(tmp_path / "other.csv"), f"out={tmp_path / 'x'}"]) == 1
