@@ -448,7 +448,8 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
     assert sorted((r["model.stt.enabled"], r["seed"]) for r in rows) == sorted(
         itertools.product(["true", "false"], ["1", "2", "3"]))
     assert {r["folder"] for r in rows} >= {"0", "3", "second/0"}  # the first sweep's jobs keep their names
-    assert float(next(r for r in rows if r["seed"] == "1" and r["model.stt.enabled"] == "true")["mIoU"]) == pytest.approx(0.44)
+    seed1 = next(r for r in rows if r["seed"] == "1" and r["model.stt.enabled"] == "true")
+    assert float(seed1["mIoU"]) == pytest.approx(0.44)
     table = (tmp_path / "study" / "results.md").read_text()
     assert "| true | 3 | 45.00 ± 2.48 |" in table and "| false | 3 | 42.00 ± 2.48 |" in table
     (verdict,) = list(csv.DictReader((tmp_path / "study" / "verdicts.csv").open()))
