@@ -1,6 +1,6 @@
 """Aggregate a Hydra multirun into a table and a plot.
 
-    python scripts/aggregate.py <multirun folder or results.csv> [...] [out=<folder>]
+    python scripts/aggregate.py <multirun folder or results.csv> [...] [out=<folder>] [study=<experiment>]
                                 [where.<key>=<value> ...] [default.<key>=<value> ...]
 
 Reads `multirun.yaml` (what the sweep asked for) and every job folder's `.hydra/overrides.yaml`,
@@ -15,6 +15,9 @@ A committed `results.csv` (this script's own output) stands for the runs it list
 whose run folders were deleted after aggregation can take more seeds in a later session:
     aggregate.py experiments/study_gcc/results.csv <the new sweep> out=experiments/study_gcc
 (its runs bring their values, not a grid: the settings asked for come from the multirun folders).
+`study=<experiment>` judges the runs by the `study:` node (title, plot, claims) of
+`conf/experiment/<experiment>.yaml` instead of the one the runs were launched with: claims added
+to a config after its runs, or runs launched from another experiment with overrides.
 Writes into `out` (default: the first multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
     results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
@@ -138,6 +141,20 @@ def read_jobs(root: Path) -> list[Job]:
             job.values["parameters"] = job.stats.get("parameters", math.nan)
         jobs.append(job)
     return jobs
+
+
+CONF_EXPERIMENTS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+
+
+def read_study(name: str) -> dict:
+    """The `study:` node of an experiment config, by name (conf/experiment/<name>.yaml) or path."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_EXPERIMENTS / f"{name}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"study={name}: no experiment config at {path}")
+    study = (yaml.safe_load(path.read_text()) or {}).get("study")
+    if not isinstance(study, dict):
+        raise ValueError(f"study={name}: {path} has no study: node")
+    return study
 
 
 def read_results_csv(path: Path) -> list[Job]:
@@ -334,10 +351,11 @@ def in_grid_order(jobs: list[Job], multirun: dict) -> list[Job]:
 
 
 def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str, str] | None = None,
-              defaults: dict[str, str] | None = None) -> dict:
+              defaults: dict[str, str] | None = None, study: dict | None = None) -> dict:
     """Aggregate the multirun(s) in `roots` as one study; returns the paths written and the job
     counts. `where`: keep the jobs and asked-for settings with these values; `defaults`: values of
-    keys that a job's overrides do not set."""
+    keys that a job's overrides do not set; `study`: the study node to judge and plot by (default:
+    the one in the multirun.yaml files)."""
     roots = [Path(r) for r in (roots if isinstance(roots, list) else [roots])]
     where = {k: normalise(str(v)) for k, v in (where or {}).items()}
     defaults = {k: normalise(str(v)) for k, v in (defaults or {}).items()}
@@ -376,7 +394,8 @@ def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str
     out.mkdir(parents=True, exist_ok=True)
     keys = swept_keys(jobs, expected)
     multirun = next((m for m in multiruns if isinstance(m.get("study"), dict)), multiruns[0])
-    study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
+    if study is None:
+        study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}
     title = study.get("title") or multirun.get("task_name") or roots[0].name
     jobs = in_grid_order(jobs, multirun)
     verdicts = study_verdicts(jobs, study)
@@ -394,14 +413,15 @@ def main(argv: list[str]) -> int:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     options = dict(a.split("=", 1) for a in argv if "=" in a)
-    bad = [k for k in options if k != "out" and not k.startswith(("where.", "default."))]
+    bad = [k for k in options if k not in ("out", "study") and not k.startswith(("where.", "default."))]
     if bad:
-        print(f"error: unknown option {bad[0]}= (out=, where.<key>=, default.<key>=)", file=sys.stderr)
+        print(f"error: unknown option {bad[0]}= (out=, study=, where.<key>=, default.<key>=)", file=sys.stderr)
         return 2
     where = {k.removeprefix("where."): v for k, v in options.items() if k.startswith("where.")}
     defaults = {k.removeprefix("default."): v for k, v in options.items() if k.startswith("default.")}
     try:
-        written = aggregate([Path(a) for a in argv if "=" not in a], options.get("out"), where, defaults)
+        study = read_study(options["study"]) if "study" in options else None
+        written = aggregate([Path(a) for a in argv if "=" not in a], options.get("out"), where, defaults, study)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -456,3 +456,30 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
     assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # not a results.csv: one line naming it
     assert aggregate.main([str(tmp_path / "other.csv"), f"out={tmp_path / 'x'}"]) == 1
+
+
+def test_aggregate_judges_by_the_study_of_another_config_when_asked(tmp_path, capsys):
+    """Runs launched without claims (or from another experiment) are judged by `study=<config>`:
+    its claims give verdicts.csv, its title heads results.md; a config without `study:` or a
+    missing one is one clear line."""
+    root = fake_multirun(tmp_path / "multirun")  # study_gcc's grid, no claims
+    fake_job(root, 3, ["model.gcc.k=2", "model.gcc.update=mse", "seed=2", "experiment=study_gcc"], 0.40)
+    shutil.rmtree(root / "2")
+    fake_job(root, 2, ["model.gcc.k=2", "model.gcc.update=mse", "seed=1", "experiment=study_gcc"], 0.30)
+    assert aggregate.main([str(root), f"out={tmp_path / 'plain'}"]) == 0
+    assert not (tmp_path / "plain" / "verdicts.csv").exists()
+    config = tmp_path / "judge.yaml"
+    config.write_text(yaml.safe_dump({"study": {"title": "K judged", "x": "model.gcc.k",
+                                                "expect": [{"claim": "K=1 above K=2", "better": "1", "than": "2"}]}}))
+    assert aggregate.main([str(root), f"out={tmp_path / 'judged'}", f"study={config}"]) == 0
+    (verdict,) = list(csv.DictReader((tmp_path / "judged" / "verdicts.csv").open()))
+    assert verdict["claim"] == "K=1 above K=2" and verdict["seeds"] == "2"
+    assert float(verdict["mean"]) == pytest.approx(25.0)
+    assert (tmp_path / "judged" / "results.md").read_text().startswith("## K judged")
+    (tmp_path / "bare.yaml").write_text("task_name: x\n")
+    capsys.readouterr()
+    assert aggregate.main([str(root), f"study={tmp_path / 'bare.yaml'}"]) == 1
+    assert aggregate.main([str(root), "study=no_such_experiment"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0].endswith("bare.yaml has no study: node") and "no experiment config" in errors[1]
+    assert aggregate.read_study("study_gcc")["x"] == "model.gcc.k"  # by name, from conf/experiment/
