@@ -13,7 +13,7 @@ SSLTM + Mean Teacher runs of study_methods (no `model` override) against per-fra
     aggregate.py <per-frame MT sweep> <study_methods sweep> where.method=mean_teacher default.model=ssltm
 A committed `results.csv` (this script's own output) stands for the runs it lists, so a study
 whose run folders were deleted after aggregation can take more seeds in a later session:
-    aggregate.py experiments/study_gcc/results.csv <the new sweep> out=experiments/study_gcc
+    aggregate.py experiments/study_gcc/results.csv <the new sweep> default.experiment=study_gcc out=experiments/study_gcc
 (its runs bring their values, not a grid: the settings asked for come from the multirun folders).
 `study=<experiment>` judges the runs by the `study:` node (title, plot, claims) of
 `conf/experiment/<experiment>.yaml` instead of the one the runs were launched with: claims added
@@ -393,6 +393,8 @@ def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str
     out = Path(out or roots[0])
     out.mkdir(parents=True, exist_ok=True)
     keys = swept_keys(jobs, expected)
+    # a default that every job shares (default.experiment=... for runs read back from a results.csv) is no column
+    keys = [k for k in keys if not (k in defaults and len({j.overrides.get(k) for j in jobs}) == 1)]
     multirun = next((m for m in multiruns if isinstance(m.get("study"), dict)), multiruns[0])
     if study is None:
         study = (multirun.get("study") or {}) if isinstance(multirun.get("study"), dict) else {}

@@ -38,6 +38,8 @@ CROSS_CLAIMS = [
 #: commands, or (command, words added to each claim) where one study's claims are measured again
 STUDIES = {
     "bench": "python src/train.py -m experiment=bench_sanity",
+    "bench/more_videos": ("python src/train.py -m experiment=bench_videos; python src/train.py -m experiment=bench_videos "
+                          "method=mean_teacher data.source.train_videos=1024 seed=1,2,3"),
     "study_gcc": "python src/train.py -m experiment=study_gcc",
     "study_reference_distance": "python src/train.py -m experiment=study_reference_distance",
     "study_stt": "python src/train.py -m experiment=study_stt",

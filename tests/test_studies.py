@@ -443,8 +443,10 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
     first = aggregate.aggregate(sweep(tmp_path / "first", [1, 2]), out=tmp_path / "study")
     assert first["ok"] == 4 and first["verdicts"][0].seeds == 2
     second = sweep(tmp_path / "second", [3])
-    assert aggregate.main([str(tmp_path / "study" / "results.csv"), str(second), f"out={tmp_path / 'study'}"]) == 0
+    assert aggregate.main([str(tmp_path / "study" / "results.csv"), str(second), f"out={tmp_path / 'study'}",
+                           "default.experiment=study_stt"]) == 0
     rows = list(csv.DictReader((tmp_path / "study" / "results.csv").open()))
+    assert "experiment" not in rows[0]  # a default every run shares is no column
     assert sorted((r["model.stt.enabled"], r["seed"]) for r in rows) == sorted(
         itertools.product(["true", "false"], ["1", "2", "3"]))
     assert {r["folder"] for r in rows} >= {"0", "3", "second/0"}  # the first sweep's jobs keep their names
