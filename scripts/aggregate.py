@@ -170,9 +170,21 @@ def read_results_csv(path: Path) -> list[Job]:
         jobs = []
         for row in reader:
             job = Job(path, {k: normalise(row[k]) for k in keys if row[k] != ""}, row["folder"], status=row["status"])
-            job.values = {k: float(row[k]) for k in values if row[k] not in ("", None)}
+            try:
+                job.values = {k: float(row[k]) for k in values if row[k] not in ("", None)}
+            except ValueError:
+                bad = next(k for k in values if row[k] not in ("", None) and not _is_float(row[k]))
+                raise ValueError(f"{path}: run {row['folder']}: {bad} is {row[bad]!r}, not a number") from None
             jobs.append(job)
     return jobs
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _job_order(name: str):

@@ -8,6 +8,7 @@ import csv
 import itertools
 import json
 import math
+import re
 import shutil
 import subprocess
 import sys
@@ -424,7 +425,7 @@ def test_raw_unit_claims_are_shown_in_readable_units():
     assert ": -30.00 ± 0.00 MB (5 seeds, paired)" in v.measured()
 
 
-def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
+def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path, capsys):
     """Session 1 aggregates seeds 1-2 into results.csv and deletes its run folders; session 2 runs
     seed 3 and aggregates the CSV with its sweep: one table of 3 seeds a cell, the same values as
     from all three folders, the verdict on 3 paired seeds, and the CSV's rows keep their folders."""
@@ -458,6 +459,11 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path):
     assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # not a results.csv: one line naming it
     assert aggregate.main([str(tmp_path / "other.csv"), f"out={tmp_path / 'x'}"]) == 1
+    text = (tmp_path / "study" / "results.csv").read_text()
+    (tmp_path / "edited.csv").write_text(re.sub(r",ok,[^,]+,", ",ok,forty-four,", text, count=1))  # hand-edited mIoU
+    capsys.readouterr()
+    assert aggregate.main([str(tmp_path / "edited.csv"), f"out={tmp_path / 'x'}"]) == 1
+    assert capsys.readouterr().err.strip().endswith("mIoU is 'forty-four', not a number")
 
 
 def test_aggregate_judges_by_the_study_of_another_config_when_asked(tmp_path, capsys):
