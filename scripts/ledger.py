@@ -39,7 +39,7 @@ CROSS_CLAIMS = [
 STUDIES = {
     "bench": "python src/train.py -m experiment=bench_sanity",
     "bench/more_videos": ("python src/train.py -m experiment=bench_videos; python src/train.py -m experiment=bench_videos "
-                          "method=mean_teacher data.source.train_videos=1024 seed=1,2,3"),
+                          "method=mean_teacher data.source.train_videos=1024"),
     "study_gcc": "python src/train.py -m experiment=study_gcc",
     "study_reference_distance": "python src/train.py -m experiment=study_reference_distance",
     "study_stt": "python src/train.py -m experiment=study_stt",
