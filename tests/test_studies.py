@@ -331,20 +331,26 @@ def test_ledger_tabulates_each_studys_verdicts_and_the_cross_study_claim(tmp_pat
     assert "| Mean Teacher (1 label / video) as good as full supervision: not run" in readme.read_text()
 
 
+def fake_stt_sweep(root, seeds, gain, per_seed):
+    """A study_stt multirun of `seeds` (the grid asks for seeds 1..3): mIoU 0.40 + `gain` with STT
+    + `per_seed` x seed."""
+    root.mkdir()
+    (root / "multirun.yaml").write_text(yaml.safe_dump({
+        "study": {"title": "stt", "x": "model.stt.enabled",
+                  "expect": [{"claim": "stt helps", "better": "true", "than": "false"}]},
+        "hydra": {"sweeper": {"params": {"model.stt.enabled": "true,false", "seed": "1,2,3"}},
+                  "overrides": {"task": ["experiment=study_stt", "seed=" + ",".join(map(str, seeds))]}},
+    }))
+    for i, (stt, seed) in enumerate(itertools.product(["true", "false"], seeds)):
+        fake_job(root, i, [f"model.stt.enabled={stt}", f"seed={seed}"], 0.40 + gain * (stt == "true") + per_seed * seed)
+    return root
+
+
 def test_aggregate_reads_a_study_spread_over_several_multiruns(tmp_path):
     """`seed=1,2` in one multirun and `seed=3` in another (two sessions): one table, 3 runs a
     cell, nothing missing; jobs named <multirun>/<job>."""
     for name, seeds in (("first", [1, 2]), ("second", [3])):
-        root = tmp_path / name
-        root.mkdir()
-        (root / "multirun.yaml").write_text(yaml.safe_dump({
-            "study": {"title": "stt", "x": "model.stt.enabled",
-                      "expect": [{"claim": "stt helps", "better": "true", "than": "false"}]},
-            "hydra": {"sweeper": {"params": {"model.stt.enabled": "true,false", "seed": "1,2,3"}},
-                      "overrides": {"task": ["experiment=study_stt", "seed=" + ",".join(map(str, seeds))]}},
-        }))
-        for i, (stt, seed) in enumerate(itertools.product(["true", "false"], seeds)):
-            fake_job(root, i, [f"model.stt.enabled={stt}", f"seed={seed}"], 0.40 + 0.05 * (stt == "true") + 0.001 * seed)
+        fake_stt_sweep(tmp_path / name, seeds, gain=0.05, per_seed=0.001)
     assert aggregate.main([str(tmp_path / "first"), str(tmp_path / "second"), f"out={tmp_path / 'all'}"]) == 0
     table = (tmp_path / "all" / "results.md").read_text()
     assert "| true | 3 |" in table and "| false | 3 |" in table and "Missing" not in table
@@ -429,21 +435,10 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path, 
     """Session 1 aggregates seeds 1-2 into results.csv and deletes its run folders; session 2 runs
     seed 3 and aggregates the CSV with its sweep: one table of 3 seeds a cell, the same values as
     from all three folders, the verdict on 3 paired seeds, and the CSV's rows keep their folders."""
-    def sweep(root, seeds):
-        root.mkdir()
-        (root / "multirun.yaml").write_text(yaml.safe_dump({
-            "study": {"title": "stt", "x": "model.stt.enabled",
-                      "expect": [{"claim": "stt helps", "better": "true", "than": "false"}]},
-            "hydra": {"sweeper": {"params": {"model.stt.enabled": "true,false", "seed": "1,2,3"}},
-                      "overrides": {"task": ["experiment=study_stt", "seed=" + ",".join(map(str, seeds))]}},
-        }))
-        for i, (stt, seed) in enumerate(itertools.product(["true", "false"], seeds)):
-            fake_job(root, i, [f"model.stt.enabled={stt}", f"seed={seed}"], 0.40 + 0.03 * (stt == "true") + 0.01 * seed)
-        return root
-
-    first = aggregate.aggregate(sweep(tmp_path / "first", [1, 2]), out=tmp_path / "study")
+    first = aggregate.aggregate(fake_stt_sweep(tmp_path / "first", [1, 2], gain=0.03, per_seed=0.01),
+                                out=tmp_path / "study")
     assert first["ok"] == 4 and first["verdicts"][0].seeds == 2
-    second = sweep(tmp_path / "second", [3])
+    second = fake_stt_sweep(tmp_path / "second", [3], gain=0.03, per_seed=0.01)
     assert aggregate.main([str(tmp_path / "study" / "results.csv"), str(second), f"out={tmp_path / 'study'}",
                            "default.experiment=study_stt"]) == 0
     rows = list(csv.DictReader((tmp_path / "study" / "results.csv").open()))
