@@ -16,6 +16,7 @@ import csv
 import sys
 from pathlib import Path
 
+from aggregate import read_results_csv
 from study_stats import Run, Verdict, judge, overall
 
 START, END = "<!-- ledger -->", "<!-- /ledger -->"
@@ -67,21 +68,8 @@ def read_verdicts(path: Path) -> list[Verdict]:
 
 def read_runs(results_csv: Path, key: str) -> list[Run]:
     """The finished runs of a study's results.csv, keyed by `key` and the seed."""
-    runs = []
-    for row in csv.DictReader(results_csv.open()):
-        if row.get("status") != "ok":
-            continue
-        values = {k: float(v) for k, v in row.items() if k not in (key, "seed", "status", "folder") and _is_number(v)}
-        runs.append(Run({key: row.get(key, ""), "seed": row.get("seed", "")}, values))
-    return runs
-
-
-def _is_number(text: str | None) -> bool:
-    try:
-        float(text or "")
-    except ValueError:
-        return False
-    return True
+    return [Run({key: job.overrides.get(key, ""), "seed": job.overrides.get("seed", "")}, job.values)
+            for job in read_results_csv(results_csv) if job.status == "ok"]
 
 
 def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
