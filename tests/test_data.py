@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler, select_labelled
+from ssltm.data.dataset import SampleKey
 from ssltm.data.transforms import ClipTransform, clip_cutmix, cutmix_masks, to_tensor_images
 
 
@@ -141,6 +142,24 @@ def test_samples_follow_the_contract(train_cfg_factory):
     assert (labelled["meta"]["frame_indices"][:, -1] == labelled["meta"]["query"]).all()
     assert "label" not in unlabelled and unlabelled["hidden_label"].shape == (b, h, w)
     assert unlabelled["frames"].shape == (b, T, 3, h, w)
+
+
+def test_a_keyed_sample_depends_on_its_key_alone_and_leaves_the_callers_random_state(train_cfg_factory):
+    dm = instantiate(train_cfg_factory().data)
+    dm.setup("fit")
+    dataset = dm.labelled_set
+    torch.manual_seed(1)
+    first = dataset[SampleKey(0, 7)]
+    after = torch.rand(3)
+    torch.manual_seed(2)  # another caller state: the same sample
+    again = dataset[SampleKey(0, 7)]
+    other = dataset[SampleKey(0, 8)]  # another seed: other draws (crop, flip, reference)
+    torch.manual_seed(1)
+    assert torch.equal(torch.rand(3), after)  # drawing the sample did not consume the caller's draws
+    assert torch.equal(first["frames"], again["frames"]) and torch.equal(first["label"], again["label"])
+    assert first["meta"]["reference_index"] == again["meta"]["reference_index"]
+    assert not torch.equal(first["frames"], other["frames"]) or (
+        first["meta"]["reference_index"] != other["meta"]["reference_index"])
 
 
 def test_labelled_and_unlabelled_frames_split_each_training_video(train_cfg_factory):
