@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from study_stats import RAW_UNITS, Run, Verdict, judge, overall, t_interval
+from study_stats import RAW_UNITS, Run, Verdict, judge, overall, sd_interval, t_interval
 
 METRICS = ("mIoU", "mVC8", "mVC16")
 STATS = RAW_UNITS  # from method_stats.json: wall_seconds, disk_bytes, parameters
@@ -223,6 +223,10 @@ def fmt(mean: float, half: float, scale: float = 100.0, digits: int = 2) -> str:
     return text + (f" ± {scale * half:.{digits}f}" if half == half else "")
 
 
+def fmt_sd(sd: float, low: float, high: float, scale: float = 100.0) -> str:
+    return "-" if sd != sd else f"{scale * sd:.2f} ({scale * low:.2f}-{scale * high:.2f})"
+
+
 def write_csv(path: Path, jobs: list[Job], keys: list[str]) -> None:
     classes = list(dict.fromkeys(k for j in jobs for k in j.values if k.startswith("iou/")))
     values = (*METRICS, *SUBSET_METRICS, *STATS, *classes)
@@ -240,13 +244,17 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
     setting_keys = [k for k in keys if k != "seed"]
     ok = [j for j in jobs if j.status == "ok"]
     subsets = [m for m in SUBSET_METRICS if any(m in j.values for j in ok)]
-    header = [*setting_keys, "runs", "mIoU", "mVC_8", "mVC_16", *subsets, "wall (min)", "disk (MB)", "params (M)"]
-    lines = [f"## {title}", "", "Each cell: mean ± half-width of the 95% t-interval over the runs (seeds).", "",
+    header = [*setting_keys, "runs", "mIoU", "mIoU sd (95% CI)", "mVC_8", "mVC_16", *subsets, "wall (min)",
+              "disk (MB)", "params (M)"]
+    lines = [f"## {title}", "", "Each cell: mean ± half-width of the 95% t-interval over the runs (seeds); "
+             "mIoU sd: the standard deviation over the seeds, with its 95% chi-square interval.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for setting, members in group(ok, keys).items():
         cells = [*setting, str(len(members))]
         for metric in (*METRICS, *subsets):
             cells.append(fmt(*mean_ci([j.values.get(metric, math.nan) for j in members])))
+            if metric == "mIoU":
+                cells.append(fmt_sd(*sd_interval([j.values.get(metric, math.nan) for j in members])))
         cells.append(fmt(*mean_ci([j.values.get("wall_seconds", math.nan) for j in members]), 1 / 60, 1))
         cells.append(fmt(*mean_ci([j.values.get("disk_bytes", math.nan) for j in members]), 1e-6, 1))
         params = [j.values.get("parameters", math.nan) for j in members]

@@ -143,6 +143,8 @@ def test_aggregate_averages_seeds_and_lists_failed_and_missing_runs(tmp_path):
     row = next(line for line in lines if line.startswith("| 1 |"))
     # mean ± 95% t-interval: 60 ± t(0.975, 1) * 14.14 / sqrt(2) = 60 ± 12.706 * 10
     assert "| 1 | mse | 2 | 60.00 ± 127.06 |" in row and "| 1.5 ± 6.4 |" in row  # minutes
+    # sd over the seeds 14.14, 95% chi-square interval with 1 degree of freedom: sqrt(200 / chi2)
+    assert "| 60.00 ± 127.06 | 14.14 (6.31-451.28) |" in row
     assert row.endswith("| 2.0 ± 0.0 | 0.00 |")  # disk MB, parameters (1000) in millions
     assert not any(line.startswith("| 2 |") for line in lines)  # no finished run for k=2
     assert "Failed runs (1" in table and "`2`: model.gcc.k=2 model.gcc.update=mse seed=1" in table
@@ -194,6 +196,14 @@ def test_t_interval_is_the_textbook_one():
     mean, half, n = study_stats.t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
     assert (mean, n) == (3.0, 5) and half == pytest.approx(2.7764 * (2.5 ** 0.5) / 5 ** 0.5, abs=1e-3)
     assert math.isnan(study_stats.t_interval([1.0])[1])
+
+
+def test_sd_interval_is_the_textbook_chi_square_one():
+    # 5 values, sd sqrt(2.5), sum of squares 10; chi2(0.975, 4) = 11.143, chi2(0.025, 4) = 0.4844
+    sd, low, high = study_stats.sd_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert sd == pytest.approx(2.5 ** 0.5)
+    assert low == pytest.approx((10 / 11.143) ** 0.5, abs=1e-3) and high == pytest.approx((10 / 0.4844) ** 0.5, abs=1e-3)
+    assert all(math.isnan(v) for v in study_stats.sd_interval([1.0, math.nan]))
 
 
 def runs(table: dict[tuple[str, str], float], key: str = "x") -> list:
