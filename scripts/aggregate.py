@@ -171,12 +171,17 @@ def read_results_csv(path: Path) -> list[Job]:
         for row in reader:
             job = Job(path, {k: normalise(row[k]) for k in keys if row[k] != ""}, row["folder"], status=row["status"])
             try:
-                job.values = {k: float(row[k]) for k in values if row[k] not in ("", None)}
+                job.values = {k: _number(row[k]) for k in values if row[k] not in ("", None)}
             except ValueError:
                 bad = next(k for k in values if row[k] not in ("", None) and not _is_float(row[k]))
                 raise ValueError(f"{path}: run {row['folder']}: {bad} is {row[bad]!r}, not a number") from None
             jobs.append(job)
     return jobs
+
+
+def _number(text: str) -> int | float:
+    """An integer stays one (bytes, parameters), so that a CSV read back is written unchanged."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def _is_float(text: str) -> bool:

@@ -462,9 +462,11 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path, 
     assert "| true | 3 | 45.00 ± 2.48 |" in table and "| false | 3 | 42.00 ± 2.48 |" in table
     (verdict,) = list(csv.DictReader((tmp_path / "study" / "verdicts.csv").open()))
     assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
+    text = (tmp_path / "study" / "results.csv").read_text()
+    assert aggregate.main([str(tmp_path / "study" / "results.csv"), f"out={tmp_path / 'again'}"]) == 0
+    assert (tmp_path / "again" / "results.csv").read_text() == text  # read back and written unchanged
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # not a results.csv: one line naming it
     assert aggregate.main([str(tmp_path / "other.csv"), f"out={tmp_path / 'x'}"]) == 1
-    text = (tmp_path / "study" / "results.csv").read_text()
     (tmp_path / "edited.csv").write_text(re.sub(r",ok,[^,]+,", ",ok,forty-four,", text, count=1))  # hand-edited mIoU
     capsys.readouterr()
     assert aggregate.main([str(tmp_path / "edited.csv"), f"out={tmp_path / 'x'}"]) == 1
