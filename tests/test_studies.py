@@ -202,7 +202,8 @@ def test_sd_interval_is_the_textbook_chi_square_one():
     # 5 values, sd sqrt(2.5), sum of squares 10; chi2(0.975, 4) = 11.143, chi2(0.025, 4) = 0.4844
     sd, low, high = study_stats.sd_interval([1.0, 2.0, 3.0, 4.0, 5.0])
     assert sd == pytest.approx(2.5 ** 0.5)
-    assert low == pytest.approx((10 / 11.143) ** 0.5, abs=1e-3) and high == pytest.approx((10 / 0.4844) ** 0.5, abs=1e-3)
+    assert low == pytest.approx((10 / 11.143) ** 0.5, abs=1e-3)
+    assert high == pytest.approx((10 / 0.4844) ** 0.5, abs=1e-3)
     assert all(math.isnan(v) for v in study_stats.sd_interval([1.0, math.nan]))
 
 
