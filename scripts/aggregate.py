@@ -21,7 +21,8 @@ to a config after its runs, or runs launched from another experiment with overri
 Writes into `out` (default: the first multirun folder):
     results.csv   one row per job: the swept values, status, metrics, wall time, disk bytes
     results.md    one row per setting (runs that differ only in `seed` are averaged: mean ± the
-                  half-width of its 95% t-interval, n runs), the verdict on each claim of the
+                  half-width of its 95% t-interval, n runs; and the standard deviation of mIoU
+                  over the seeds with its 95% chi-square interval), the verdict on each claim of the
                   study's `study.expect` (study_stats.py), then the jobs that failed (no
                   metrics.json) and the settings never run
     verdicts.csv  one row per claim comparison: measured difference, interval, seeds, verdict
