@@ -117,14 +117,36 @@ def expected_settings(multirun: dict) -> list[dict[str, str]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(swept[k] for k in keys))]
 
 
+def _read_json(path: Path) -> dict | None:
+    """A job's JSON record; None when absent. A half-written or damaged one (a job killed while
+    writing it) counts as absent, and one line names it, so the job is listed as failed."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        print(f"warning: {path} is unreadable or half-written ({err}); its job counts as failed", file=sys.stderr)
+        return None
+    if not isinstance(record, dict):
+        print(f"warning: {path} holds no JSON object; its job counts as failed", file=sys.stderr)
+        return None
+    return record
+
+
+def _error_of(job: Job) -> str:
+    """The one-line error a failed job recorded (src/train.py in a multirun), if any."""
+    path = job.folder / "error.txt"
+    return f" ({path.read_text().strip()})" if path.is_file() else ""
+
+
 def read_jobs(root: Path) -> list[Job]:
     jobs = []
     for overrides_file in sorted(root.glob("*/.hydra/overrides.yaml"), key=lambda p: _job_order(p.parents[1].name)):
         folder = overrides_file.parents[1]
         overrides = dict(parse_override(o) for o in yaml.safe_load(overrides_file.read_text()) or [])
         job = Job(folder, overrides, folder.name)
-        if (folder / "metrics.json").is_file():
-            job.metrics = json.loads((folder / "metrics.json").read_text())
+        job.metrics = _read_json(folder / "metrics.json")
+        if job.metrics is not None:
             job.values = {  # null in metrics.json: not defined (e.g. no mVC_16 window) -> NaN
                 k: math.nan if job.metrics[k] is None else job.metrics[k]
                 for k in (*METRICS, *SUBSET_METRICS) if k in job.metrics
@@ -134,8 +156,8 @@ def read_jobs(root: Path) -> list[Job]:
                 job.values.update({f"iou/{name}": math.nan if v is None else v for name, v in per_class.items()})
         else:
             job.status = "failed"
-        if (folder / "method_stats.json").is_file():
-            job.stats = json.loads((folder / "method_stats.json").read_text())
+        job.stats = _read_json(folder / "method_stats.json")
+        if job.stats is not None:
             job.values["wall_seconds"] = job.stats.get("wall_seconds", math.nan)
             disk = job.stats.get("disk_bytes")
             job.values["disk_bytes"] = disk.get("total", math.nan) if isinstance(disk, dict) else (disk or math.nan)
@@ -272,7 +294,7 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
     failed = [j for j in jobs if j.status != "ok"]
     if failed:
         lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]
-        lines += [f"- `{j.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) for j in failed]
+        lines += [f"- `{j.name}`: " + " ".join(f"{k}={j.overrides.get(k, '')}" for k in keys) + _error_of(j) for j in failed]
     missing = [e for e in expected if not any(all(j.overrides.get(k) == v for k, v in e.items()) for j in jobs)]
     if missing:
         lines += ["", f"Missing runs ({len(missing)}, asked for by the sweep, no job folder):", ""]

@@ -21,8 +21,8 @@ from study_stats import Run, Verdict, judge, overall
 
 START, END = "<!-- ledger -->", "<!-- /ledger -->"
 
-#: claims judged on runs of two studies: (study folder, its swept key, its value) for each side;
-#: both sides at the same scale, paired by seed
+#: claims judged on runs of two studies (or two cells of one): (study folder, its swept key, its
+#: value[, {other key: value it must have, "" for not set}]) for each side; paired by seed
 CROSS_CLAIMS = [
     {
         "claim": "Mean Teacher (1 label / video) as good as full supervision",
@@ -32,6 +32,15 @@ CROSS_CLAIMS = [
         "a": ("study_methods", "method", "mean_teacher"),
         "b": ("bench", "data.labels", "all"),
         "command": "python src/train.py -m experiment=study_methods; python src/train.py -m experiment=bench_sanity",
+    },
+    {
+        "claim": "CamVid bench: Mean Teacher (1 label / video) as good as every frame labelled (SSLTM)",
+        "paper": "within 0.13 mIoU of every frame labelled (main paper)",
+        "metric": "mIoU",
+        "within": 1.0,
+        "a": ("camvid_bench", "method", "mean_teacher", {"model": "", "data.labels": ""}),
+        "b": ("camvid_bench", "data.labels", "all", {"model": "", "method": ""}),
+        "command": "bash experiments/camvid_bench/run.sh ../shared/camvid",
     },
 ]
 
@@ -57,6 +66,7 @@ STUDIES = {
     "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
     "study_backbones": "python src/train.py -m experiment=study_backbones",
     "camvid": "bash experiments/camvid/run.sh ../shared/camvid trainer=gpu",
+    "camvid_bench": "bash experiments/camvid_bench/run.sh ../shared/camvid",
 }
 
 
@@ -66,20 +76,26 @@ def read_verdicts(path: Path) -> list[Verdict]:
                     int(r["seeds"]), r["verdict"], r["paired"] == "True") for r in rows]
 
 
-def read_runs(results_csv: Path, key: str) -> list[Run]:
-    """The finished runs of a study's results.csv, keyed by `key` and the seed."""
+def read_runs(results_csv: Path, key: str, where: dict[str, str] | None = None) -> list[Run]:
+    """The finished runs of a study's results.csv, keyed by `key` and the seed; with `where`, only
+    those whose overrides have those values ("" for a key not set)."""
     return [Run({key: job.overrides.get(key, ""), "seed": job.overrides.get("seed", "")}, job.values)
-            for job in read_results_csv(results_csv) if job.status == "ok"]
+            for job in read_results_csv(results_csv) if job.status == "ok"
+            and all(job.overrides.get(k, "") == v for k, v in (where or {}).items())]
 
 
 def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
     """Judge a claim whose two sides come from two studies' results.csv."""
     sides = []
-    for side, (study, key, value) in (("a", claim["a"]), ("b", claim["b"])):
+    for side in ("a", "b"):
+        study, key, value, *where = claim[side]
         path = root / study / "results.csv"
         if not (path.is_file() and (root / study / "verdicts.csv").is_file()):  # not rerun at this scale
             return []
-        sides += [Run({"side": side, "seed": r.seed}, r.values) for r in read_runs(path, key) if r.setting[key] == value]
+        runs = read_runs(path, key, where[0] if where else None)
+        sides += [Run({"side": side, "seed": r.seed}, r.values) for r in runs if r.setting[key] == value]
+    if not sides or {r.setting["side"] for r in sides} != {"a", "b"}:
+        return []
     spec = {k: claim[k] for k in ("claim", "paper", "metric", "within") if k in claim} | {"better": "a", "than": "b"}
     verdicts = judge(spec, sides, "side")
     for v in verdicts:
@@ -87,14 +103,23 @@ def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
     return verdicts
 
 
+def bench_of(study: str) -> str:
+    """Which bench a study's verdicts come from: real video (CamVid) or the synthetic set."""
+    if study.startswith("camvid_bench"):
+        return "CamVid, ImageNet encoder"
+    if study.startswith("camvid"):
+        return "CamVid, random weights"
+    return "synthetic, random weights"
+
+
 def rows(root: Path) -> list[str]:
-    lines = ["| claim | what the paper says | what we measured (points, mean ± 95% CI) | verdict | command |",
-             "|---|---|---|---|---|"]
+    lines = ["| bench | claim | what the paper says | what we measured (points, mean ± 95% CI) | verdict | command |",
+             "|---|---|---|---|---|---|"]
     for study, entry in STUDIES.items():
         command, suffix = entry if isinstance(entry, tuple) else (entry, "")
         path = root / study / "verdicts.csv"
         if not path.is_file():
-            lines.append(f"| {study}: not run at this scale yet | | | | `{command}` |")
+            lines.append(f"| {bench_of(study)} | {study}: not run at this scale yet | | | | `{command}` |")
             continue
         by_claim: dict[str, list[Verdict]] = {}
         for v in read_verdicts(path):
@@ -102,14 +127,17 @@ def rows(root: Path) -> list[str]:
         for claim, verdicts in by_claim.items():
             measured = "; ".join(f"{v.metric} {v.measured()}" for v in verdicts)
             verdict = overall(verdicts) if len(verdicts) > 1 else verdicts[0].verdict_text()
-            lines.append(f"| {f'{claim} {suffix}'.strip()} | {verdicts[0].paper} | {measured} | **{verdict}** | `{command}` |")
+            lines.append(f"| {bench_of(study)} | {f'{claim} {suffix}'.strip()} | {verdicts[0].paper} | {measured} | **{verdict}** "
+                         f"| `{command}` |")
     for claim in CROSS_CLAIMS:
         verdicts = cross_verdicts(root, claim)
+        bench = bench_of(claim["a"][0])
         if not verdicts:
-            lines.append(f"| {claim['claim']}: not run at this scale yet | {claim['paper']} | | | `{claim['command']}` |")
+            lines.append(f"| {bench} | {claim['claim']}: not run at this scale yet | {claim['paper']} | | | `{claim['command']}` |")
             continue
         (v,) = verdicts
-        lines.append(f"| {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** | `{claim['command']}` |")
+        lines.append(f"| {bench} | {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** "
+                     f"| `{claim['command']}` |")
     return lines
 
 

@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from rich.progress import track
 
+from ssltm.data.image_files import natural_order
 from ssltm.data.vspw import VSPW_CLASSES, VSPW_NUM_CLASSES, read_split_file, remap_vspw_mask
 from ssltm.errors import DataError
 from ssltm.metrics.video_segmentation import VideoSegmentationMetrics
@@ -50,7 +51,7 @@ def score(gt_root: str | Path, pred_dir: str | Path, split: str = "val") -> dict
     metrics = VideoSegmentationMetrics(VSPW_NUM_CLASSES)
     out_of_range: dict[str, list[int]] = {}
     for video in track(read_split_file(gt_root / f"{split}.txt"), description="scoring videos"):
-        masks = sorted((gt_root / "data" / video / "mask").glob("*.png"))
+        masks = natural_order((gt_root / "data" / video / "mask").glob("*.png"))
         if not masks:
             raise ScoreError(f"no masks in {gt_root / 'data' / video / 'mask'}")
         for index, mask_path in enumerate(masks):

@@ -19,6 +19,7 @@ import ssltm  # noqa: F401  (registers config resolvers)
 from ssltm.errors import CheckpointError, ConfigError, find_user_error, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint, restore_method, stored_run_config
 from ssltm.runs.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers
+from ssltm.runs.run_folder import run_records
 from ssltm.runs.reporting import print_result, write_metrics
 
 
@@ -38,8 +39,13 @@ def changed_config(stored: dict, given: DictConfig, key: str) -> DictConfig:
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
     """Evaluate `cfg.ckpt_path` on `cfg.data.split`; returns the result and the objects."""
+    output_dir = Path(cfg.paths.output_dir)
+    records = run_records(output_dir)
+    if records:  # never replace a training run's metrics.json (nor an earlier evaluation's)
+        raise ConfigError(f"hydra.run.dir: {output_dir} already holds a run ({records[0]}); src/eval.py writes "
+                          "into a folder of its own: leave hydra.run.dir out, or name a new folder")
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    stored = stored_run_config(checkpoint, cfg.ckpt_path)
+    stored = stored_run_config(checkpoint, cfg.ckpt_path, allow=cfg.get("allow_targets") or ())
     with open_dict(cfg):
         for key in RUN_DEFINITION:
             given = cfg.get(key)
@@ -64,7 +70,6 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     finish_loggers(loggers)
     result = method.last_eval
     names = result["class_names"]
-    output_dir = Path(cfg.paths.output_dir)
     path = write_metrics(
         output_dir / "metrics.json", result, names, checkpoint=str(cfg.ckpt_path), split=cfg.data.split
     )

@@ -42,6 +42,14 @@ OUTPUTS = ("labels", "colour", "overlay", "overlay.mp4", "compare", "compare.csv
 HYDRA_FILES = (".hydra",)
 
 
+def check_names(names: list) -> None:
+    """The compared models' titles also name a folder inside `output`: plain names only."""
+    for name in names:
+        text = str(name)
+        if not text or text in (".", "..") or "/" in text or "\\" in text or "\0" in text or text.startswith("."):
+            raise ConfigError(f"names: {text!r} cannot name a folder inside output (no path separators, no leading dot)")
+
+
 def prepare_output(output: Path, overwrite: bool, compared: list[str]) -> None:
     """Refuse an output folder that already holds files, so that a new prediction never mixes
     with an older one; with `overwrite=true`, clear the outputs of the earlier prediction first."""
@@ -67,10 +75,13 @@ def run(cfg: DictConfig) -> dict:
     start = time.perf_counter()
     reader = FrameReader(cfg.input)
     device = resolve_device(cfg.device)
-    model = load_trained(cfg.ckpt_path, cfg.network)
+    allow = cfg.get("allow_targets") or ()
+    model = load_trained(cfg.ckpt_path, cfg.network, allow)
     if cfg.compare_ckpt_path and len(cfg.names) != 2:
         raise ConfigError(f"names: give the two models' titles, e.g. names=[A,B]; got {list(cfg.names)}")
-    other = load_trained(cfg.compare_ckpt_path, cfg.compare_network) if cfg.compare_ckpt_path else None
+    if cfg.compare_ckpt_path:
+        check_names(list(cfg.names))
+    other = load_trained(cfg.compare_ckpt_path, cfg.compare_network, allow) if cfg.compare_ckpt_path else None
     if other is not None and other.info.classes != model.info.classes:
         raise CheckpointError(
             f"compare_ckpt_path: {other.path} predicts the classes of {other.info.name!r}, "

@@ -15,8 +15,10 @@ from omegaconf import DictConfig
 import ssltm  # noqa: F401  (registers the config resolvers)
 from ssltm.errors import find_user_error, user_error_message
 from ssltm.runs.fit import fit
+from ssltm.runs.lightning import RUN_LOG
 from ssltm.runs.iterative import run_iterative
-from ssltm.runs.resume import TrainingInterrupted
+from ssltm.runs.resume import EvaluationInterrupted, TrainingInterrupted
+from ssltm.runs.sweep import in_multirun, record_failed_job
 
 
 def run(cfg: DictConfig) -> tuple[dict, dict]:
@@ -34,6 +36,7 @@ def main(cfg: DictConfig) -> float | None:
     try:
         result, _ = run(cfg)
     except TrainingInterrupted as stop:
+        RUN_LOG.warning("interrupted by %s after step %d; %s saved", signal.Signals(stop.signum).name, stop.step, stop.checkpoint)
         print(
             f"training interrupted by {signal.Signals(stop.signum).name} after step {stop.step}; "
             f"checkpoint saved: {stop.checkpoint}\nresume with the same command and "
@@ -41,11 +44,24 @@ def main(cfg: DictConfig) -> float | None:
             file=sys.stderr,
         )
         raise SystemExit(stop.exit_code) from None
+    except EvaluationInterrupted as stop:
+        print(
+            f"the final evaluation was interrupted by {signal.Signals(stop.signum).name}; the trained weights are "
+            f"saved: {stop.checkpoint}\nevaluate them with python src/eval.py ckpt_path={shlex.quote(stop.checkpoint)}",
+            file=sys.stderr,
+        )
+        raise SystemExit(stop.exit_code) from None
     except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
         user = find_user_error(err)
         if user is None:
             raise
-        raise SystemExit(user_error_message(user)) from None
+        message = user_error_message(user)
+        RUN_LOG.error(message)
+        if in_multirun():  # the job is recorded as failed and the sweep goes on
+            record_failed_job(cfg.paths.output_dir, message)
+            print(message, file=sys.stderr)
+            return None
+        raise SystemExit(message) from None
     metric = cfg.get("optimized_metric")
     return result.get(metric.split("/")[-1]) if metric and result else None
 

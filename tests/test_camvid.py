@@ -75,3 +75,36 @@ def test_real_camvid_fast_dev_run(shared_dir, tmp_path):
         "data.batch_size=2", "data.eval_batch_size=2", "logger=csv"], tmp_path)
     result, _ = train_entry.run(cfg)
     assert 0.0 <= result["mIoU"] <= 1.0
+
+
+def test_the_camvid_bench_runs_from_the_full_resolution_folder(shared_dir, tmp_path):
+    """experiment=camvid_bench as shipped: ImageNet EfficientNet-Lite0, frames resized on the fly."""
+    cfg = compose_config("train", ["experiment=camvid_bench", f"data.root={shared_dir / 'camvid'}",
+                                   "trainer.fast_dev_run=true", "data.eval_batch_size=4"], tmp_path)
+    assert cfg.method.backbone_lr_scale == 0.1 and cfg.backbone.pretrained
+    result, objects = train_entry.run(cfg)
+    assert 0.0 <= result["mIoU"] <= 1.0
+    groups = objects["method"].optimizers().optimizer.param_groups
+    assert len(groups) == 2 and groups[0]["lr"] == pytest.approx(0.1 * groups[1]["lr"])  # the encoder at a tenth
+    random = compose_config("train", ["experiment=camvid_bench", "backbone.pretrained=false"], tmp_path)
+    assert random.method.backbone_lr_scale == 1.0  # from random weights, the full rate
+
+
+def test_the_camvid_bench_evaluates_any_split_of_its_folder(shared_dir, tmp_path):
+    """A CamVid folder with test/ and testannot/ (here a copy of val): data.split=test evaluates it."""
+    import shutil
+
+    import eval as eval_entry
+
+    root = tmp_path / "camvid"
+    for split in ("train", "val"):
+        for suffix in ("", "annot"):
+            shutil.copytree(shared_dir / "camvid" / f"{split}{suffix}", root / f"{split}{suffix}")
+    for suffix in ("", "annot"):
+        shutil.copytree(shared_dir / "camvid" / f"val{suffix}", root / f"test{suffix}")
+    cfg = compose_config("train", ["experiment=camvid_bench", f"data.root={root}", "trainer.max_epochs=1",
+                                   "data.steps_per_epoch=2", "trainer.check_val_every_n_epoch=1"], tmp_path / "run")
+    val, _ = train_entry.run(cfg)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    test, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={ckpt}", "data.split=test"], tmp_path / "eval"))
+    assert test["mIoU"] == pytest.approx(val["mIoU"], abs=1e-6)  # the same frames, the same score

@@ -31,8 +31,12 @@ def rebuilt_checkpoint(name: str, path: Path) -> dict:
     state = {}
     for key, (shape, dtype) in spec["state_dict"].items():
         kind = getattr(torch, dtype)
-        state[key] = (torch.rand(shape, generator=generator).to(kind) if kind.is_floating_point
-                      else torch.zeros(shape, dtype=kind))
+        if not kind.is_floating_point:
+            state[key] = torch.zeros(shape, dtype=kind)
+        elif key.endswith("running_var"):
+            state[key] = torch.ones(shape, dtype=kind)
+        else:  # small weights of both signs: a finite network (evaluation refuses NaN outputs)
+            state[key] = ((torch.rand(shape, generator=generator) - 0.5) * 0.1).to(kind)
     checkpoint = {"state_dict": state, "ssltm_run_config": spec["ssltm_run_config"],
                   "pytorch-lightning_version": spec["pytorch-lightning_version"]}
     torch.save(checkpoint, path)

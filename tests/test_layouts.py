@@ -314,3 +314,38 @@ def test_evaluation_samples_carry_the_noisy_clean_code_of_their_reference(tmp_pa
     # query 0: reference is itself (unknown); 1..3: reference 0 (clean); 4: reference 1 (clean,
     # the query holds more); 5, 6: references 2, 3 (clean); 7: reference 4 holds class 2 (noisy)
     assert codes == [-1, 0, 0, 0, 0, 0, 0, 1]
+
+
+def test_a_truncated_validation_frame_under_the_layout_check_keeps_the_training(tmp_path):
+    root = make_vspw(tmp_path / "vspw")
+    victim = root / "data" / "v_val" / "origin" / "00000002.jpg"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) * 4 // 5])  # the header still reads
+    out = tmp_path / "run"
+    cfg = compose_config("train", [
+        "data=vspw", f"data.root={root}", "data.validate=layout", "backbone=tiny", "model.channels=16",
+        "data.num_workers=0", "data.batch_size=2", "data.steps_per_epoch=3", "trainer.max_epochs=1",
+        "logger=csv", "callbacks.rich_progress_bar=null"], out)
+    with pytest.raises(DataError, match=rf"{victim}: unreadable .*training stopped after step 3; "
+                                        rf"{out / 'checkpoints' / 'last.ckpt'} saved: fix the file"):
+        train_entry.run(cfg)
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_a_video_listed_twice_in_a_split_file_is_one_line(tmp_path):
+    root = make_vspw(tmp_path / "vspw")
+    (root / "val.txt").write_text("v_val\nv_val\n")
+    with pytest.raises(DataError, match=rf"{root / 'val.txt'} lists 1 video\(s\) more than once: v_val$"):
+        _check(root, "val", level="layout")
+
+
+def test_labelled_frames_that_are_all_void_are_one_line_before_training(tmp_path):
+    root = make_vspw(tmp_path / "vspw")
+    for mask in (root / "data").glob("v_train_*/mask/*.png"):
+        save_mask(mask, np.zeros((H, W)))  # 0: VSPW's "others", ignored
+    cfg = compose_config("train", [
+        "data=vspw", f"data.root={root}", "data.validate=full", "backbone=tiny", "model.channels=16",
+        "data.num_workers=0", "trainer.fast_dev_run=true"], tmp_path)
+    with pytest.raises(DataError, match=r"every pixel of the 2 labelled training frame\(s\) is void .* e\.g\. "
+                                        rf"{root / 'data'}/v_train_a/mask/\d+\.png"):
+        train_entry.run(cfg)

@@ -22,7 +22,7 @@ import train as train_entry
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video_files import FrameReader, Mp4Writer
-from ssltm.errors import USER_ERRORS, DataError
+from ssltm.errors import USER_ERRORS, ConfigError, DataError
 from ssltm.inference.outputs import Comparison
 from ssltm.inference.streaming import StreamingSegmenter
 from ssltm.inference.visualize import confusion_matrix_image, overlay, panel
@@ -314,3 +314,31 @@ def test_pictures_go_to_tensorboard_too(tmp_path):
     logger.experiment.flush()
     events = list(tmp_path.rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
+
+
+@pytest.mark.parametrize("bad", ["../escaped", "/tmp/abs", "..", ".hidden", "a/b"])
+def test_compared_models_names_cannot_leave_the_output_folder(checkpoint, tmp_path, bad):
+    ckpt = checkpoint / "checkpoints" / "last.ckpt"
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.new("RGB", (64, 48)).save(frames / "000000.png")
+    cfg = compose_config("predict", [f"ckpt_path={ckpt}", f"compare_ckpt_path={ckpt}", f"input={frames}",
+                                     f"output={tmp_path / 'out'}", f"names=[A,'{bad}']"], tmp_path)
+    with pytest.raises(ConfigError, match=r"names: .* cannot name a folder inside output"):
+        predict_entry.run(cfg)
+    assert not (tmp_path / "escaped").exists() and not list((tmp_path / "out").glob("*"))
+
+
+def test_eval_never_writes_into_a_training_runs_folder(checkpoint, tmp_path):
+    import eval as eval_entry
+
+    ckpt = checkpoint / "checkpoints" / "last.ckpt"
+    before = {p: p.read_bytes() for p in [checkpoint / "metrics.json", *(checkpoint / ".hydra").glob("*")]}
+    assert checkpoint / "metrics.json" in before
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "eval.py"), f"ckpt_path={ckpt}",
+                           f"hydra.run.dir={checkpoint}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith(f"error: hydra.run.dir: {checkpoint} already holds a run")
+    assert all(p.read_bytes() == data for p, data in before.items())  # metrics.json and .hydra/ untouched
+    result, _ = eval_entry.run(compose_config("eval", [f"ckpt_path={ckpt}"], tmp_path / "own"))  # its own folder
+    assert 0.0 <= result["mIoU"] <= 1.0

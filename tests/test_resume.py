@@ -177,6 +177,7 @@ def test_a_nan_loss_skips_its_step_and_the_weights_stay(train_cfg_factory, tmp_p
     recorded = _losses(losses)
     assert recorded[1] is None and recorded[2] is None  # steps 1 and 2 skipped
     assert all(torch.isfinite(p).all() for p in method.parameters())
+    assert all(torch.isfinite(b).all() for b in method.buffers() if b.is_floating_point())  # BatchNorm statistics too
     assert int(method.ema_step) == 2  # the teacher moved only on the 2 steps that trained
     metrics = (tmp_path / "csv" / "metrics.csv").read_text()
     assert "train/nonfinite_skipped" in metrics
@@ -298,3 +299,52 @@ def test_an_output_folder_that_takes_no_files_is_refused_before_training(train_c
     with pytest.raises(ConfigError, match=rf"paths.output_dir: cannot write into {tmp_path}: Permission denied"):
         train_entry.run(train_cfg_factory(output_dir=tmp_path))
     assert not (tmp_path / "csv").exists()  # nothing trained
+
+
+def test_a_folder_whose_run_lacks_last_ckpt_still_holds_a_run(train_cfg_factory, tmp_path):
+    """A run with no last.ckpt (callbacks=none, or its checkpoints deleted) still owns its log."""
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=2", output_dir=tmp_path))
+    (tmp_path / "checkpoints" / "last.ckpt").unlink()
+    for extra in (tmp_path / "checkpoints").glob("*.ckpt"):
+        extra.unlink()
+    log = (tmp_path / "csv" / "metrics.csv").read_text()
+    with pytest.raises(ConfigError, match=rf"{tmp_path} already holds a run \({tmp_path}/\S+\); train into another"):
+        train_entry.run(train_cfg_factory("data.steps_per_epoch=1", output_dir=tmp_path))
+    assert (tmp_path / "csv" / "metrics.csv").read_text() == log  # nothing appended
+
+
+def test_overwrite_removes_only_what_the_suite_wrote(train_cfg_factory, tmp_path):
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=2", output_dir=tmp_path))
+    mine = [tmp_path / "csv" / "my_notes.csv", tmp_path / "panels" / "figure_for_paper.png", tmp_path / "notes.md"]
+    for path in mine:
+        path.write_text("keep me")
+    train_entry.run(train_cfg_factory("data.steps_per_epoch=1", "overwrite=true", output_dir=tmp_path))
+    assert all(path.read_text() == "keep me" for path in mine)
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
+
+
+def test_a_second_training_into_a_running_ones_folder_refuses_naming_it(tmp_path):
+    """Two trainings started into one folder at once: one runs, the other stops in one line."""
+    from conftest import ROOT, SMALL
+
+    args = [sys.executable, str(ROOT / "src" / "train.py"), *SMALL, "data.num_workers=0", "data.steps_per_epoch=100",
+            "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}", "callbacks.rich_progress_bar=null"]
+    env = {"PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "offline", "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    results = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    codes = sorted(code for code, _ in results)
+    assert codes[0] == 0 and codes[1] != 0, results
+    refused = next(err for code, err in results if code != 0)
+    assert "Traceback" not in refused and len(refused.strip().splitlines()) == 1, refused
+    other = next(p.pid for p, (code, _) in zip(procs, results) if code == 0)
+    assert f"{tmp_path} is in use by another training (process {other})" in refused
+
+
+def test_the_run_lock_is_exclusive_and_released(tmp_path):
+    from ssltm.runs.run_folder import RunLock
+
+    with RunLock(tmp_path):
+        with pytest.raises(ConfigError, match=rf"in use by another training \(process {os.getpid()}\)"):
+            RunLock(tmp_path).__enter__()
+    with RunLock(tmp_path):  # free again
+        pass

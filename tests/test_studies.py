@@ -328,18 +328,39 @@ def test_ledger_tabulates_each_studys_verdicts_and_the_cross_study_claim(tmp_pat
     assert ledger.main([str(experiments)]) == 0
     text = readme.read_text()
     assert text.startswith("# Experiments\n\nintro") and text.endswith("more text\n") and "old table" not in text
-    row = next(line for line in text.splitlines() if line.startswith("| MT above supervised"))
+    row = next(line for line in text.splitlines() if line.startswith("| synthetic, random weights | MT above supervised"))
     assert "mIoU mean_teacher - supervised: +5.00 ± 0.00 (3 seeds, paired)" in row and "**agrees**" in row
-    cross = next(line for line in text.splitlines() if line.startswith("| Mean Teacher (1 label / video)"))
+    cross = next(line for line in text.splitlines() if line.startswith("| synthetic, random weights | Mean Teacher (1 label / video)"))
     assert "mean_teacher - all: -8.00" in cross and "**opposite**" in cross  # 8 points apart, margin 1
-    assert "| study_gcc: not run at this scale yet |" in text
+    assert "| synthetic, random weights | study_gcc: not run at this scale yet |" in text
+    assert "| CamVid, ImageNet encoder | camvid_bench: not run at this scale yet |" in text
     again = experiments / "study_temporal" / "mean_teacher"  # a study's claims measured again: named so
     aggregate.aggregate(tmp_path / "study_methods", out=again)
     ledger.main([str(experiments)])
     assert "| MT above supervised (under Mean Teacher) | p |" in readme.read_text()
+    bench_claim = ledger.CROSS_CLAIMS[1]  # two cells of one study, told apart by their other overrides
+    assert bench_claim["a"][3] == {"model": "", "data.labels": ""}
     (methods / "verdicts.csv").unlink()  # a folder without verdicts.csv predates the current scale
     ledger.main([str(experiments)])
     assert "| Mean Teacher (1 label / video) as good as full supervision: not run" in readme.read_text()
+
+
+def test_ledger_cross_claim_within_one_study_keeps_the_cells_apart(tmp_path):
+    """CamVid bench: Mean Teacher (SSLTM) against every frame labelled (SSLTM), per-frame runs left out."""
+    import ledger
+
+    root, out = tmp_path / "sweep", tmp_path / "experiments" / "camvid_bench"
+    root.mkdir()
+    expect = [{"claim": "MT above per-frame", "key": "model", "better": "", "than": "ssltm_per_frame"}]
+    (root / "multirun.yaml").write_text(yaml.safe_dump({"study": {"x": "method", "expect": expect}}))
+    cells = [(["method=mean_teacher"], 0.50), (["data.labels=all"], 0.52),
+             (["model=ssltm_per_frame", "method=mean_teacher"], 0.10)]
+    jobs = [(overrides, seed, miou) for overrides, miou in cells for seed in (1, 2, 3)]
+    for i, (overrides, seed, miou) in enumerate(jobs):
+        fake_job(root, i, [*overrides, f"seed={seed}"], miou + 0.001 * seed)
+    aggregate.aggregate(root, out=out)
+    (v,) = ledger.cross_verdicts(tmp_path / "experiments", ledger.CROSS_CLAIMS[1])
+    assert v.seeds == 3 and round(v.mean, 2) == -2.00  # 0.50 - 0.52, the per-frame runs not mixed in
 
 
 def fake_stt_sweep(root, seeds, gain, per_seed):

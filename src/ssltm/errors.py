@@ -28,8 +28,12 @@ class NonFiniteLossError(RuntimeError):
     """The training loss stayed NaN or infinite for `method.max_nonfinite_steps` steps in a row."""
 
 
+class NonFiniteOutputError(RuntimeError):
+    """The network's output holds NaN or infinite values (broken weights): never a silent score."""
+
+
 USER_ERRORS = (DataError, BackboneCheckpointError, CheckpointError, CheckpointWriteError, ConfigError,
-               NonFiniteLossError)
+               NonFiniteLossError, NonFiniteOutputError)
 
 
 def user_error_message(err: Exception) -> str:

@@ -24,6 +24,7 @@ import torch
 from pytorch_lightning.utilities import CombinedLoader
 from torch.utils.data import DataLoader
 
+from ssltm.constants import IGNORE_INDEX
 from ssltm.data.clips import ClipSampler, select_labelled
 from ssltm.data.dataset import ClipDataset, ClipItem
 from ssltm.data.info import DatasetInfo
@@ -151,6 +152,8 @@ class VideoDataModule(pl.LightningDataModule):
             unlabelled += [ClipItem(v, t) for t in range(video.num_frames) if t not in chosen]
         if not labelled:
             raise DataError(f"{self.info.name}: the training split has no labelled frames")
+        if self.validate == "full":
+            self._check_labelled_pixels(videos, labelled)
         common = dict(videos=videos, sampler=self.clip, transform=self.train_transform, train=True)
         self.labelled_set = ClipDataset(items=labelled, with_label=True, **common)
         self.unlabelled_set = ClipDataset(
@@ -164,6 +167,16 @@ class VideoDataModule(pl.LightningDataModule):
             self.pseudo_set = ClipDataset(
                 pseudo_videos, items, self.clip, self.train_transform, train=True, with_label=True
             )
+
+    def _check_labelled_pixels(self, videos: list[Video], labelled: list[ClipItem]) -> None:
+        """Labelled frames whose every pixel is void would train on nothing: a DataError naming
+        the mask folder (checked with `validate=full`, which decodes the masks anyway)."""
+        if any(bool((videos[i.video].label(i.query) != IGNORE_INDEX).any()) for i in labelled):
+            return
+        first = videos[labelled[0].video]
+        where = getattr(first, "masks", {}).get(labelled[0].query, first.video_id)
+        raise DataError(f"{self.info.name}: every pixel of the {len(labelled)} labelled training frame(s) is void "
+                        f"(ignored), so there is nothing to learn; e.g. {where}")
 
     def _warn_if_crop_exceeds_frames(self, videos: list[Video]) -> None:
         """A training crop larger than the (resized) frames trains on padding: say so, once."""

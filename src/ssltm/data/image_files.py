@@ -8,6 +8,7 @@ or unexpected mask value raises `DataError` naming the file.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -20,6 +21,20 @@ from ssltm.errors import DataError
 
 #: offending paths listed in one error message; the count of the rest follows them
 MAX_LISTED = 5
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: Path | str) -> tuple:
+    """Sort key of a frame's file name in natural order: `2.png` before `10.png` (ffmpeg's
+    unpadded numbering), zero-padded names in their usual order. The one frame-order rule of
+    every place that lists frames."""
+    name = Path(path).name
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part) for part in _DIGITS.split(name) if part)
+
+
+def natural_order(paths: Iterable[Path]) -> list[Path]:
+    """`paths` sorted by `natural_key`."""
+    return sorted(paths, key=natural_key)
 
 
 def problems_error(what: str, problems: list[str]) -> DataError:
@@ -55,12 +70,29 @@ class LabelMapping:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as H W 3 uint8; DataError naming the file if it cannot be decoded."""
+    """An image file as H W 3 uint8, decoded by its mode: 8-bit RGB, grey and palette images as
+    they are, 16-bit grey and RGB scaled from 0-65535 to 0-255, RGBA and LA with their alpha
+    dropped. DataError naming the file if it cannot be decoded or has another mode."""
     try:
         with Image.open(path) as image:
-            return np.array(image.convert("RGB"))
+            image.load()
+            return _to_rgb8(image, path)
     except (OSError, SyntaxError, ValueError) as err:
         raise DataError(f"{path}: unreadable or truncated image ({err})") from None
+
+
+def _to_rgb8(image: Image.Image, path: Path) -> np.ndarray:
+    mode = image.mode
+    if mode in ("RGB", "L", "P", "RGBA", "LA", "PA", "CMYK", "YCbCr", "1"):
+        return np.array(image.convert("RGB"))
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):  # 16-bit grey (PIL reads some as 32-bit "I")
+        grey = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
+        grey = np.clip(np.round(grey * (255.0 / top)), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if mode == "F":
+        raise DataError(f"{path}: a floating-point image (mode F) is not a video frame")
+    raise DataError(f"{path}: image mode {mode!r} is not supported (8/16-bit grey or RGB, palette, RGBA expected)")
 
 
 def read_mask(path: Path) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ssltm.data.image_files import read_rgb
+from ssltm.data.image_files import natural_order, read_rgb
 from ssltm.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -33,7 +33,7 @@ class FrameReader:
         self.files: list[Path] | None = None
         self.num_frames: int | None = None
         if self.path.is_dir():
-            self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.files = natural_order(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.files:
                 raise DataError(
                     f"input: {self.path} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"

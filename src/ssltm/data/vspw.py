@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ssltm.constants import IGNORE_INDEX
-from ssltm.data.image_files import FileVideo, LabelMapping, problems_error
+from ssltm.data.image_files import FileVideo, LabelMapping, natural_order, problems_error
 from ssltm.data.info import DatasetInfo
 from ssltm.data.video import Video, VideoSource
 from ssltm.errors import DataError
@@ -76,6 +76,10 @@ def read_split_file(path: Path) -> list[str]:
     ids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     if not ids:
         raise DataError(f"VSPW: {path} lists no videos (the split is empty)")
+    seen: set[str] = set()
+    twice = sorted({i for i in ids if i in seen or seen.add(i)})
+    if twice:
+        raise DataError(f"VSPW: {path} lists {len(twice)} video(s) more than once: {', '.join(twice[:5])}")
     return ids
 
 
@@ -99,14 +103,14 @@ class VSPWSource(VideoSource):
             if not origin.is_dir():
                 problems.append(f"missing frame folder of video {video_id!r} listed in {split}.txt: {origin}")
                 continue
-            frames = sorted(origin.glob("*.jpg"))
+            frames = natural_order(origin.glob("*.jpg"))
             if not frames:
                 problems.append(f"no frames (*.jpg) in {origin}")
                 continue
             masks: dict[int, Path] = {}
             if mask_dir.is_dir():  # test videos have none
                 stems = {p.stem: t for t, p in enumerate(frames)}
-                mask_files = sorted(mask_dir.glob("*.png"))
+                mask_files = natural_order(mask_dir.glob("*.png"))
                 masks = {stems[m.stem]: m for m in mask_files if m.stem in stems}
                 problems += [f"mask without frame: {m}" for m in mask_files if m.stem not in stems]
                 problems += [

@@ -21,6 +21,7 @@ from torch import nn
 
 from ssltm.data.clips import ClipSampler
 from ssltm.data.transforms import ClipTransform, to_tensor_images
+from ssltm.errors import NonFiniteOutputError
 from ssltm.inference.passes import Inference
 from ssltm.models.segmenter import select_frames
 
@@ -78,6 +79,8 @@ class StreamingSegmenter:
         else:
             clip = torch.stack([self.frames[i] for i in indices])  # T 3 H W
             logits = self.inference(self.network, clip[None], self.frames[reference][None])  # 1 K H W
+        if not torch.isfinite(logits).all():
+            raise NonFiniteOutputError(f"the network output NaN or infinite values on frame {t}: its weights are broken")
         if tuple(logits.shape[-2:]) != image.shape[:2]:  # a network trained on resized frames
             logits = F.interpolate(logits, size=image.shape[:2], mode="bilinear", align_corners=False)
         return logits[0].float().cpu()

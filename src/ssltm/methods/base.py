@@ -18,7 +18,7 @@ from torchmetrics import MeanMetric
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.samplers import evaluates_video
-from ssltm.errors import NonFiniteLossError
+from ssltm.errors import NonFiniteLossError, NonFiniteOutputError
 from ssltm.inference.passes import Inference
 from ssltm.metrics.video_segmentation import SUBSETS, VideoSegmentationMetrics
 from ssltm.utils.options import require
@@ -41,6 +41,8 @@ class SegmentationMethod(pl.LightningModule):
         aux_weight: weight of the auxiliary head's loss.
         inference: how evaluation covers a frame (whole or sliding window); default whole.
         max_nonfinite_steps: consecutive non-finite losses that stop the run (>= 1).
+        backbone_lr_scale: the backbone's learning rate as a fraction of the optimiser's (the rest of
+            the network trains at the optimiser's rate): below 1 for a pretrained encoder.
     """
 
     #: whether the method trains on unlabelled clips (the data module serves them only then)
@@ -54,9 +56,11 @@ class SegmentationMethod(pl.LightningModule):
         aux_weight: float = 0.4,
         inference: Inference | None = None,
         max_nonfinite_steps: int = 5,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
         super().__init__()
         require("method.max_nonfinite_steps", max_nonfinite_steps)
+        require("method.backbone_lr_scale", backbone_lr_scale)
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -64,6 +68,7 @@ class SegmentationMethod(pl.LightningModule):
         self.aux_weight = aux_weight
         self.inference = inference or Inference()
         self.max_nonfinite_steps = max_nonfinite_steps
+        self.backbone_lr_scale = backbone_lr_scale
         self.nonfinite_in_a_row = 0
         #: True while the current step was skipped for a non-finite loss (no optimiser update)
         self.step_skipped = False
@@ -85,8 +90,16 @@ class SegmentationMethod(pl.LightningModule):
         """{"loss", "panel"}: the loss, and the tensors offered for an image panel (`keep_panel`;
         callbacks read them from the step's output); None skips a non-finite step."""
         self.panel_tensors = {}
+        # the forward pass updates buffers (BatchNorm statistics, GCC memory) before the loss is
+        # known: a skipped step puts them back, or one NaN batch would poison evaluation
+        buffers = [(b, b.detach().clone()) for b in self.buffers() if b.is_floating_point()]
         loss = self.skip_nonfinite(self.training_loss(batch, batch_idx))
-        return None if loss is None else {"loss": loss, "panel": self.panel_tensors}
+        if loss is None:
+            with torch.no_grad():
+                for buffer, before in buffers:
+                    buffer.copy_(before)
+            return None
+        return {"loss": loss, "panel": self.panel_tensors}
 
     def skip_nonfinite(self, loss: torch.Tensor) -> torch.Tensor | None:
         """The loss, or None (Lightning then skips backward and the update) when it is not finite
@@ -146,6 +159,7 @@ class SegmentationMethod(pl.LightningModule):
             return {"panel": {}}
         shared = (meta["frame_indices"], torch.as_tensor(meta["reference_index"], device=batch["frames"].device))
         logits = self.inference(self.eval_network(), batch["frames"], batch["reference"], *shared)
+        _require_finite(logits, meta)
         self.keep_panel(frame=batch["frames"][:, -1], ground_truth=batch["label"], prediction_logits=logits)
         loss = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE_INDEX)
         # summed over the processes once, at the end: they may walk different numbers of batches
@@ -154,6 +168,7 @@ class SegmentationMethod(pl.LightningModule):
         self.eval_metrics.update(logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset)
         for name, network in self.extra_eval_networks().items():
             logits = self.inference(network, batch["frames"], batch["reference"], *shared)
+            _require_finite(logits, meta, name)
             self.extra_eval_metrics[name].update(
                 logits.argmax(1), batch["label"], meta["video"], meta["query"], subset=subset
             )
@@ -197,7 +212,14 @@ class SegmentationMethod(pl.LightningModule):
 
     # --- optimisation ------------------------------------------------------------------------
     def trainable_parameters(self):
-        return self.model.parameters()
+        """The model's parameters; two groups when the backbone trains at its own rate."""
+        backbone = getattr(self.model, "backbone", None)
+        if self.backbone_lr_scale == 1.0 or backbone is None:
+            return self.model.parameters()
+        lr = self.optimizer_factory.keywords["lr"] * self.backbone_lr_scale
+        in_backbone = {id(p) for p in backbone.parameters()}
+        return [{"params": list(backbone.parameters()), "lr": lr},
+                {"params": [p for p in self.model.parameters() if id(p) not in in_backbone]}]
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(params=self.trainable_parameters())
@@ -206,3 +228,12 @@ class SegmentationMethod(pl.LightningModule):
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = self.scheduler_factory(optimizer, total_steps=total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _require_finite(logits: torch.Tensor, meta: dict, network: str = "") -> None:
+    """Evaluation never scores NaN or infinite logits (argmax would read them as class 0)."""
+    if not torch.isfinite(logits).all():
+        which = f"the {network} network" if network else "the network"
+        raise NonFiniteOutputError(
+            f"{which} output NaN or infinite values on video {meta['video'][0]!r}: its weights are broken "
+            "(a diverged run or a damaged checkpoint); no score is reported")

@@ -87,8 +87,9 @@ class WeakToStrongMethod(SegmentationMethod):
         gcc_from_pseudo_labels: bool = True,
         inference: Inference | None = None,
         max_nonfinite_steps: int = 5,
+        backbone_lr_scale: float = 1.0,
     ) -> None:
-        super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps)
+        super().__init__(model, optimizer, scheduler, aux_weight, inference, max_nonfinite_steps, backbone_lr_scale)
         require("method.confidence_threshold", confidence_threshold)
         require("method.cutmix_p", cutmix_p)
         self.confidence_threshold = confidence_threshold

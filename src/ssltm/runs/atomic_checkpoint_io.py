@@ -54,12 +54,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:
         Path(temp).unlink(missing_ok=True)
+        # torch.save reports a failed write (a full disk) as a RuntimeError of its stream writer
+        if isinstance(err, RuntimeError) and "writ" not in str(err).lower():
+            raise
         kept = "the previous one is kept" if path.is_file() else "there was none before"
-        raise CheckpointWriteError(
-            f"could not write the checkpoint {path}: {err.strerror or err}; {kept}"
-        ) from err
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).strip().splitlines()[-1]
+        raise CheckpointWriteError(f"could not write the checkpoint {path}: {reason}; {kept}") from err
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 
 from ssltm.inference.visualize import confidence_image, confusion_matrix_image, panel, save_png, to_uint8_image
+from ssltm.runs.lightning import RUN_LOG
 
 #: panel tiles in drawing order: key offered by the method (`keep_panel`) -> title
 TILES = {
@@ -118,6 +119,8 @@ class EvaluationReport(pl.Callback):
         result = getattr(pl_module, "last_eval", None)
         if trainer.sanity_checking or not result or "confusion_matrix" not in result:
             return
+        RUN_LOG.info("validation at step %d: mIoU %.2f, mVC_8 %.2f", trainer.global_step, 100 * result["mIoU"],
+                     100 * result["mVC8"])
         names = result["class_names"]
         rows = [[n, None if math.isnan(v) else round(100 * v, 2)] for n, v in zip(names, result["per_class_iou"])]
         for logger in trainer.loggers:

@@ -15,9 +15,17 @@ from rich.console import Console
 from ssltm.errors import CheckpointError, ConfigError, DataError, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint
 from ssltm.runs.config_checks import check_built, check_config
-from ssltm.runs.lightning import RunConfigInCheckpoint, finish_loggers, instantiate_list, instantiate_loggers
+from ssltm.runs.lightning import (
+    RUN_LOG,
+    RunConfigInCheckpoint,
+    attach_run_log,
+    finish_loggers,
+    instantiate_list,
+    instantiate_loggers,
+)
 from ssltm.runs.performance import apply_performance
 from ssltm.runs.reporting import print_result, write_metrics
+from ssltm.runs.run_folder import RunLock
 from ssltm.runs.resume import InterruptCheckpoint, RandomState, resolve_checkpoint
 from ssltm.utils.diskstats import disk_usage, write_json
 
@@ -78,8 +86,17 @@ def fit(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> tuple[di
     """Fit the method on the data module and report the evaluation of its FINAL weights (no
     checkpoint is chosen on the split that is reported). `checkpoints/last.ckpt` holds those
     weights. Also writes `method_stats.json` (wall time, bytes written to disk). `callbacks` are
-    added to the configured ones (a benchmark's probes)."""
+    added to the configured ones (a benchmark's probes). The output folder is locked for the run
+    (`run_folder.RunLock`): a second training into it refuses."""
+    with RunLock(cfg.paths.output_dir):
+        return _fit(cfg, callbacks)
+
+
+def _fit(cfg: DictConfig, callbacks: list[pl.Callback] | None) -> tuple[dict, dict]:
     start = time.perf_counter()
+    attach_run_log()
+    RUN_LOG.info("training %s with %s (seed %s) into %s", cfg.model.get("_target_", "?").rsplit(".", 1)[-1],
+                 cfg.method.get("_target_", "?").rsplit(".", 1)[-1], cfg.get("seed"), cfg.paths.output_dir)
     check_config(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), cfg.paths.output_dir, cfg.get("overwrite", False))
     if cfg.get("seed") is not None:
@@ -115,7 +132,13 @@ def fit(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> tuple[di
                             f"{step}; {path} saved: fix the file, then resume with ckpt_path=last)") from None
         final = save_final_checkpoint(trainer, output_dir / "checkpoints" / "last.ckpt")
         if not trainer.fast_dev_run and method.last_eval_step != trainer.global_step:
-            trainer.validate(method, datamodule=datamodule, verbose=False)  # the final weights
+            try:
+                trainer.validate(method, datamodule=datamodule, verbose=False)  # the final weights
+            except DataError as err:
+                if final is None:
+                    raise
+                raise DataError(f"{user_error_message(err).removeprefix('error: ')} (training finished; {final} "
+                                f"saved: fix the file, then evaluate with python src/eval.py ckpt_path={final})") from None
     finally:
         finish_loggers(loggers)
     result = method.last_eval
@@ -129,6 +152,8 @@ def fit(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> tuple[di
         return {}, objects
     names = result["class_names"]
     path = write_metrics(output_dir / "metrics.json", result, names, checkpoint=final, split=datamodule.split)
+    RUN_LOG.info("%s (final weights, step %d): mIoU %.2f, mVC_8 %.2f, mVC_16 %.2f; %s", datamodule.split,
+                 trainer.global_step, 100 * result["mIoU"], 100 * result["mVC8"], 100 * result["mVC16"], path)
     console = Console()
     print_result(result, names, title=f"{datamodule.split} (final weights, step {trainer.global_step})",
                  console=console)

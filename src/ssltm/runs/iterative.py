@@ -22,15 +22,16 @@ from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.progress import track
 
 from ssltm.constants import IGNORE_INDEX
 from ssltm.data.pseudo_labels import write_pseudo_label
 from ssltm.errors import ConfigError
 from ssltm.methods.mean_teacher import pseudo_labels
-from ssltm.runs.checkpoints import load_trained
+from ssltm.runs.checkpoints import config_targets, load_trained
 from ssltm.runs.fit import fit
+from ssltm.runs.lightning import RUN_DEFINITION
 from ssltm.utils.diskstats import disk_usage, write_json
 
 
@@ -61,7 +62,10 @@ def _train_stage(cfg: DictConfig, folder: Path, pseudo_dir: Path | None, epochs:
 def _label_stage(cfg: DictConfig, checkpoint: str, folder: Path, threshold: float) -> dict:
     """Pseudo-label every unlabelled training frame with the network of `checkpoint` (only the
     first batch under `trainer.fast_dev_run`, like the training stages)."""
-    trained = load_trained(checkpoint)  # the network its evaluation used
+    # the network its evaluation used; the stage's file is checked like any checkpoint, trusting
+    # the classes this run was configured with
+    own = config_targets({key: OmegaConf.to_container(cfg[key], resolve=False) for key in RUN_DEFINITION if key in cfg})
+    trained = load_trained(checkpoint, allow=own)
     model, inference = trained.network, trained.inference
     loader = instantiate(cfg.data, pseudo_label_dir=None).unlabelled_eval_dataloader()
     written = kept = total = frames = 0

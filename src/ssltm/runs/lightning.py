@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from typing import Any
 
@@ -14,6 +15,28 @@ from pytorch_lightning.loggers.logger import rank_zero_experiment
 
 #: the config nodes that define a trained network and its data; saved in every checkpoint
 RUN_DEFINITION = ("data", "model", "method")
+
+
+#: the suite's own log lines of a run (start, each validation, the result, errors): the run's log
+#: file only, next to what Lightning logs; the console has them from rich already
+RUN_LOG = logging.getLogger("ssltm.run")
+_LIBRARY_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning.pytorch")
+
+
+def attach_run_log() -> None:
+    """Send Lightning's messages and the suite's run log to the log file Hydra opened for this job
+    (`<output>/<task_name>.log`): Lightning's loggers keep their own console handler and do not
+    propagate, so without this the file stays empty. Idempotent; a multirun's next job switches to
+    its own file."""
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    RUN_LOG.setLevel(logging.INFO)
+    RUN_LOG.propagate = False
+    for name in (RUN_LOG.name, *_LIBRARY_LOGGERS):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+        for handler in files:
+            logger.addHandler(handler)
 
 
 def instantiate_list(cfg: DictConfig | None) -> list[Any]:

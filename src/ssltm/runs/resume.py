@@ -15,7 +15,6 @@ position in the data stream (the data module's state, see data/samplers.py).
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 from pytorch_lightning.utilities import rank_zero_info
 
 from ssltm.errors import ConfigError, DataError
+from ssltm.runs.run_folder import clear_run_outputs, run_records
 
 HANDLED = (signal.SIGTERM, signal.SIGINT)
 
@@ -39,6 +39,18 @@ class TrainingInterrupted(Exception):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum  # the shell's convention for "ended by signal N"
+
+
+class EvaluationInterrupted(Exception):
+    """The final evaluation after training stopped on a signal; the final weights are saved."""
+
+    def __init__(self, signum: int, checkpoint: str) -> None:
+        self.signum, self.checkpoint = signum, checkpoint
+        super().__init__(f"{signal.Signals(signum).name} during the final evaluation; checkpoint {checkpoint}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 def interrupted_checkpoint_path(trainer: pl.Trainer) -> Path:
@@ -83,12 +95,30 @@ class InterruptCheckpoint(pl.Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore_handlers()
 
+    def on_validation_start(self, trainer: pl.Trainer, pl_module) -> None:
+        """The evaluation of the final weights (trainer.validate after fit, when last.ckpt is
+        written): a signal stops it at once, with exit code 128 + N and a message."""
+        if trainer.state.fn != "validate":
+            return
+        path = str(interrupted_checkpoint_path(trainer))
+
+        def stop(signum: int, frame) -> None:
+            raise EvaluationInterrupted(signum, path)
+
+        for signum in HANDLED:
+            self._previous.setdefault(signum, signal.signal(signum, stop))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module) -> None:
+        if trainer.state.fn == "validate":
+            self._restore_handlers()
+
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._restore_handlers()
-        # a file that became unreadable while training: keep what was learnt, so that the run
-        # resumes once the file is fixed (one process only: a save needs every process of a run)
-        if (isinstance(exception, DataError) and trainer.training and trainer.world_size == 1
-                and trainer.global_step > 0):
+        # a file that became unreadable while training, or a defect of a validation file found by
+        # the validation within training: keep what was learnt, so that the run resumes once the
+        # file is fixed (one process only: a save needs every process of a run)
+        fitting = trainer.state.fn == "fit" and (trainer.training or trainer.validating or trainer.sanity_checking)
+        if isinstance(exception, DataError) and fitting and trainer.world_size == 1 and trainer.global_step > 0:
             path = interrupted_checkpoint_path(trainer)
             trainer.save_checkpoint(path)
             self.saved_on_error = (str(path), trainer.global_step)
@@ -143,15 +173,12 @@ class RandomState(pl.Callback):
             self.pending = None
 
 
-#: what a training run writes into its output folder; `overwrite=true` clears these first
-RUN_OUTPUTS = ("checkpoints", "csv", "panels", "metrics.json", "method_stats.json")
-
-
 def resolve_checkpoint(ckpt_path: str | None, output_dir: str | Path, overwrite: bool = False) -> str | None:
     """`ckpt_path` of src/train.py -> the file to resume from, or None for a fresh start.
 
-    None: a fresh run, in a folder that holds no earlier run (its checkpoints/last.ckpt), unless
-    `overwrite` clears that run's outputs first. `last`: this output folder's
+    None: a fresh run, in a folder that holds no earlier run (any of its records: checkpoints,
+    the CSV log, metrics.json; `run_folder.run_records`), unless `overwrite` clears the files the
+    suite wrote there first. `last`: this output folder's
     checkpoints/last.ckpt, which must exist.
     `auto`: the newest of that file and Lightning's SLURM requeue checkpoints (hpc_ckpt_N.ckpt)
     when there is one, else a fresh start (a requeued cluster job reruns its command in its own
@@ -159,18 +186,15 @@ def resolve_checkpoint(ckpt_path: str | None, output_dir: str | Path, overwrite:
     """
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
     if ckpt_path is None:
-        if last.is_file() and not overwrite:
+        records = run_records(output_dir)
+        if records and not overwrite:
+            how = "resume it with ckpt_path=last, " if last.is_file() else ""
             raise ConfigError(
-                f"{output_dir} already holds a run ({last}); resume it with ckpt_path=last, train "
-                "into another folder (hydra.run.dir=...), or add overwrite=true to start over"
+                f"{output_dir} already holds a run ({records[0]}); {how}train into another folder "
+                "(hydra.run.dir=...), or add overwrite=true to start over"
             )
         if overwrite:
-            for name in RUN_OUTPUTS:
-                path = Path(output_dir) / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+            clear_run_outputs(output_dir)
         return None
     if ckpt_path == "auto":  # also Lightning's SLURM auto-requeue checkpoints (SIGUSR1): the newest
         found = [p for p in [last, *Path(output_dir).glob("hpc_ckpt_*.ckpt")] if p.is_file()]

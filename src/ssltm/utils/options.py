@@ -69,6 +69,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "method.ema_decay": (_decay, "in [0, 1)"),
     "method.eval_network": one_of("teacher", "student"),
     "method.max_nonfinite_steps": (positive_int, "an integer >= 1"),
+    "method.backbone_lr_scale": (_positive_number, "a number > 0 (the backbone's share of optimizer.lr)"),
     "optimizer.lr": (_positive_number, "a number > 0"),
     "inference.mode": one_of("whole", "slide"),
     "data.labels": one_of(*LABEL_MODES),

@@ -5,6 +5,8 @@
 `${ssltm.overrides:<prefix>[,<key>...]}` names a run by its command-line overrides, leaving out
 the keys listed (`${ssltm.overrides:${task_name},seed}` groups the seeds of one setting): the
 prefix alone without overrides or outside a Hydra run.
+`${ssltm.if:<condition>,<then>,<else>}` picks a value by a boolean option, e.g. the backbone's
+learning-rate share by `${backbone.pretrained}`.
 `${ssltm.root:}` is the repository root: `SSLTM_ROOT` when set, else the folder that holds `src/`
 (the suite runs from a checkout), so no entry point needs to set anything before Hydra starts.
 """
@@ -43,7 +45,14 @@ def _on_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def _if(condition, then, otherwise):
+    if not isinstance(condition, bool):
+        raise ValueError(f"ssltm.if: the condition must be true or false, got {condition!r}")
+    return then if condition else otherwise
+
+
 def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("ssltm.if", _if, replace=True)
     OmegaConf.register_new_resolver("ssltm.root", _root, replace=True)
     OmegaConf.register_new_resolver("ssltm.num_classes", _num_classes, replace=True)
     OmegaConf.register_new_resolver("ssltm.overrides", _overrides, replace=True)
