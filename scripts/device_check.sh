@@ -6,6 +6,8 @@
 #      every semi-supervised method), which kernel SDPA picks for STT, and a CamVid run at full
 #      resolution (360x480) -> paths/, camvid_full/
 #   3. experiment=study_camvid (9 runs side by side until a deadline) -> study_camvid/
+#   4. the real-video bench's headline pair at full resolution (experiment=camvid_bench at 360x480,
+#      SSLTM vs per-frame, supervised, seeds 1-3, side by side) -> camvid_bench_full/
 #
 #   DATA=<folder with camvid_180x240/ and camvid_full/> BUDGET=<seconds> bash scripts/device_check.sh <out folder>
 #
@@ -20,7 +22,7 @@ OUT=${1:?usage: bash scripts/device_check.sh <out folder>}
 DATA=${DATA:-.device}
 BUDGET=${BUDGET:-570}
 PY=${PY:-python3}
-PARTS=${PARTS:-bench study paths camvid_full}
+PARTS=${PARTS:-bench study paths camvid_full bench_full}
 STUDY_JOBS=${STUDY_JOBS:-$(for s in 1 2 3; do echo ssltm_per_frame:supervised:$s ssltm:supervised:$s ssltm:mean_teacher:$s; done)}
 PATHS=${PATHS:-mean_teacher_bf16 mean_teacher_compile fixmatch_bf16 unimatch_bf16 unimatch_encoder_fp32 per_frame_bf16}
 has() { [[ " $PARTS " == *" $1 "* ]]; }
@@ -114,6 +116,17 @@ timeout "$(left 240)" $PY src/train.py experiment=camvid_ssltm trainer=gpu data.
     && log "camvid full resolution: ok ($(grep -o 'val mIoU [0-9.]*' "$OUT/camvid_full.log"))" \
     || log "camvid full resolution: FAILED (camvid_full.log)"
 fi
-log "waiting for the GPU paths and study_camvid"
+if has bench_full; then
+log "camvid_bench at full resolution (360x480): SSLTM vs per-frame, supervised, seeds 1-3"
+F=$OUT/camvid_bench_full
+mkdir -p "$F"
+for model in ssltm_per_frame ssltm; do for seed in 1 2 3; do
+  timeout "$(left 400)" $PY src/train.py -m experiment=camvid_bench trainer=gpu data.root="$DATA/camvid_full" \
+      data.train_transform.resize=null data.eval_transform.resize=null data.train_transform.crop_size=[360,480] \
+      model=$model seed=$seed hydra.sweep.dir="$F/$model-s$seed" > "$F/$model-s$seed.log" 2>&1 \
+      || echo "failed: $model seed $seed" >> "$F/failed.txt" &
+done; done
+fi
+log "waiting for the GPU paths, study_camvid and camvid_bench_full"
 wait
 log "done: $(ls "$S"/*/*/metrics.json 2>/dev/null | wc -l) study_camvid runs wrote metrics.json"
