@@ -18,7 +18,7 @@ from rich.console import Console
 import ssltm  # noqa: F401  (registers config resolvers)
 from ssltm.errors import CheckpointError, ConfigError, find_user_error, user_error_message
 from ssltm.runs.checkpoints import load_checkpoint, restore_method, stored_run_config
-from ssltm.runs.lightning import RUN_DEFINITION, finish_loggers, instantiate_loggers
+from ssltm.runs.lightning import RUN_DEFINITION, RUN_LOG, attach_run_log, finish_loggers, instantiate_loggers
 from ssltm.runs.run_folder import run_records
 from ssltm.runs.reporting import print_result, write_metrics
 
@@ -44,6 +44,8 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     if records:  # never replace a training run's metrics.json (nor an earlier evaluation's)
         raise ConfigError(f"hydra.run.dir: {output_dir} already holds a run ({records[0]}); src/eval.py writes "
                           "into a folder of its own: leave hydra.run.dir out, or name a new folder")
+    attach_run_log()
+    RUN_LOG.info("evaluating %s on split %s into %s", cfg.ckpt_path, cfg.data.split, output_dir)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     stored = stored_run_config(checkpoint, cfg.ckpt_path, allow=cfg.get("allow_targets") or ())
     with open_dict(cfg):
@@ -73,6 +75,8 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
     path = write_metrics(
         output_dir / "metrics.json", result, names, checkpoint=str(cfg.ckpt_path), split=cfg.data.split
     )
+    RUN_LOG.info("%s: mIoU %.2f, mVC_8 %.2f, mVC_16 %.2f; %s", cfg.data.split, 100 * result["mIoU"],
+                 100 * result["mVC8"], 100 * result["mVC16"], path)
     console = Console()
     print_result(result, names, title=f"{datamodule.info.name} {cfg.data.split}: {cfg.ckpt_path}", console=console)
     console.print(f"metrics: {path}")
@@ -82,12 +86,14 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eval")
 def main(cfg: DictConfig) -> None:
+    attach_run_log()  # this job's log file gets the run's lines (and errors), the console only rich's
     try:
         run(cfg)
     except Exception as err:  # a user error, possibly wrapped by Hydra's instantiate: one line
         user = find_user_error(err)
         if user is None:
             raise
+        RUN_LOG.error(user_error_message(user))
         raise SystemExit(user_error_message(user)) from None
 
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 import ssltm  # noqa: F401  (registers the config resolvers)
 from ssltm.errors import find_user_error, user_error_message
 from ssltm.runs.fit import fit
-from ssltm.runs.lightning import RUN_LOG
+from ssltm.runs.lightning import RUN_LOG, attach_run_log
 from ssltm.runs.iterative import run_iterative
 from ssltm.runs.resume import EvaluationInterrupted, TrainingInterrupted
 from ssltm.runs.sweep import in_multirun, record_failed_job
@@ -33,6 +33,7 @@ def run(cfg: DictConfig) -> tuple[dict, dict]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    attach_run_log()  # this job's log file gets the run's lines (and errors), the console only rich's
     try:
         result, _ = run(cfg)
     except TrainingInterrupted as stop:
