@@ -93,6 +93,8 @@ def test_the_refusal_names_the_key_and_the_target():
     config = {"model": {"backbone": {"layers": [{"_target_": "os.system"}]}}}
     with pytest.raises(CheckpointError, match=re.escape("model.backbone.layers[0]._target_ = 'os.system'")):
         check_stored_config(config, "x.ckpt")
+    with pytest.raises(CheckpointError, match="is not a class of this suite"):
+        check_stored_config({"model": {"_target_": {"nested": "os.system"}}}, "x.ckpt")  # not even a name
     with pytest.raises(CheckpointError, match="not plain data"):
         check_stored_config({"model": {"weights": object()}}, "x.ckpt")
     check_stored_config({"model": {"_target_": "my.Model"}}, "x.ckpt", allow=["my.Model"])  # trusted by name

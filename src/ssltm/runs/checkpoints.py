@@ -13,8 +13,8 @@ trusts them by name: `allow_targets=[my_pkg.MyModel]` on the command line of eva
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -122,7 +122,7 @@ def check_stored_config(node, path: str | Path, allow: Iterable[str] = (), key: 
             where = f"{key}.{name}" if key else str(name)
             if not isinstance(name, str):
                 raise CheckpointError(f"ckpt_path: {path}: stored config key {where!r} is not a string; refused")
-            if name == "_target_" and value not in allowed:
+            if name == "_target_" and (not isinstance(value, str) or value not in allowed):
                 raise CheckpointError(
                     f"ckpt_path: {path}: stored config {where} = {value!r} is not a class of this suite; refused, "
                     f"nothing of the file was built (trust a class of your own with allow_targets=[{value}])")
