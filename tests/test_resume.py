@@ -348,3 +348,15 @@ def test_the_run_lock_is_exclusive_and_released(tmp_path):
             RunLock(tmp_path).__enter__()
     with RunLock(tmp_path):  # free again
         pass
+
+
+@pytest.mark.parametrize(("env", "rank"), [({}, 0), ({"LOCAL_RANK": "1"}, 1), ({"SLURM_PROCID": "0", "LOCAL_RANK": "1"}, 1),
+                                           ({"SLURM_PROCID": "2"}, 2), ({"RANK": "0", "LOCAL_RANK": "0"}, 0)])
+def test_only_the_first_process_of_a_run_takes_the_folder_lock(monkeypatch, env, rank):
+    from ssltm.runs.run_folder import process_rank
+
+    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert process_rank() == rank

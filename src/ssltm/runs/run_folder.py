@@ -49,12 +49,11 @@ def clear_run_outputs(folder: str | Path) -> list[Path]:
 
 
 def process_rank() -> int:
-    """This process's rank in a multi-process run (0 when alone): only rank 0 takes the lock."""
-    for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        value = os.environ.get(name)
-        if value and value.isdigit():
-            return int(value)
-    return 0
+    """0 for the one process of a run that takes the lock (alone, or global rank 0); above 0 for
+    the others. Any rank variable above 0 counts: processes that Lightning starts inside one SLURM
+    task inherit SLURM_PROCID=0 but get their own LOCAL_RANK."""
+    values = (os.environ.get(name, "") for name in ("RANK", "SLURM_PROCID", "LOCAL_RANK"))
+    return max((int(v) for v in values if v.isdigit()), default=0)
 
 
 class RunLock:
