@@ -61,7 +61,7 @@ def main(cfg: DictConfig) -> float | None:
         if in_multirun():  # the job is recorded as failed and the sweep goes on
             record_failed_job(cfg.paths.output_dir, message)
             print(message, file=sys.stderr)
-            return None
+            return float("nan") if cfg.get("optimized_metric") else None  # Optuna records a failed trial
         raise SystemExit(message) from None
     metric = cfg.get("optimized_metric")
     return result.get(metric.split("/")[-1]) if metric and result else None
