@@ -112,30 +112,35 @@ def stored_run_config(checkpoint: dict, path: str | Path, allow: Iterable[str] =
     return run_config
 
 
-def check_stored_config(node, path: str | Path, allow: Iterable[str] = (), key: str = "") -> None:
+def check_stored_config(node, path: str | Path, allow: Iterable[str] = ()) -> None:
     """Refuse a stored config that could run code when built: a `_target_` (at any depth, in
     mappings and lists alike) outside `ALLOWED_TARGETS` and `allow`, a string with an
     interpolation, or a key or value that is not plain data."""
     allowed = ALLOWED_TARGETS | set(allow)
-    if isinstance(node, dict):
-        for name, value in node.items():
-            where = f"{key}.{name}" if key else str(name)
-            if not isinstance(name, str):
-                raise CheckpointError(f"ckpt_path: {path}: stored config key {where!r} is not a string; refused")
-            if name == "_target_" and (not isinstance(value, str) or value not in allowed):
-                raise CheckpointError(
-                    f"ckpt_path: {path}: stored config {where} = {value!r} is not a class of this suite; refused, "
-                    f"nothing of the file was built (trust a class of your own with allow_targets=[{value}])")
-            check_stored_config(value, path, allow, where)
-    elif isinstance(node, list | tuple):
-        for i, value in enumerate(node):
-            check_stored_config(value, path, allow, f"{key}[{i}]")
-    elif isinstance(node, str):
-        if "${" in node:
-            raise CheckpointError(f"ckpt_path: {path}: stored config {key} = {node!r} is an interpolation; refused "
-                                  f"(the suite stores resolved values)")
-    elif not (node is None or isinstance(node, bool | int | float)):
-        raise CheckpointError(f"ckpt_path: {path}: stored config {key} holds a {type(node).__name__}, not plain data; refused")
+
+    def check(node, key: str) -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                where = f"{key}.{name}" if key else str(name)
+                if not isinstance(name, str):
+                    raise CheckpointError(f"ckpt_path: {path}: stored config key {where!r} is not a string; refused")
+                if name == "_target_" and (not isinstance(value, str) or value not in allowed):
+                    raise CheckpointError(
+                        f"ckpt_path: {path}: stored config {where} = {value!r} is not a class of this suite; refused, "
+                        f"nothing of the file was built (trust a class of your own with allow_targets=[{value}])")
+                check(value, where)
+        elif isinstance(node, list | tuple):
+            for i, value in enumerate(node):
+                check(value, f"{key}[{i}]")
+        elif isinstance(node, str):
+            if "${" in node:
+                raise CheckpointError(f"ckpt_path: {path}: stored config {key} = {node!r} is an interpolation; "
+                                      "refused (the suite stores resolved values)")
+        elif not (node is None or isinstance(node, bool | int | float)):
+            raise CheckpointError(f"ckpt_path: {path}: stored config {key} holds a {type(node).__name__}, "
+                                  "not plain data; refused")
+
+    check(node, "")
 
 
 def config_targets(node) -> set[str]:
