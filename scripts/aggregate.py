@@ -44,6 +44,8 @@ from pathlib import Path
 import yaml
 from study_stats import RAW_UNITS, Run, Verdict, judge, overall, sd_interval, t_interval
 
+from ssltm.runs.sweep import ERROR_FILE
+
 METRICS = ("mIoU", "mVC8", "mVC16")
 STATS = RAW_UNITS  # from method_stats.json: wall_seconds, disk_bytes, parameters
 SUBSET_METRICS = ("noisy/mIoU", "clean/mIoU")
@@ -135,7 +137,7 @@ def _read_json(path: Path) -> dict | None:
 
 def _error_of(job: Job) -> str:
     """The one-line error a failed job recorded (src/train.py in a multirun), if any."""
-    path = job.folder / "error.txt"
+    path = job.folder / ERROR_FILE
     return f" ({path.read_text().strip()})" if path.is_file() else ""
 
 
