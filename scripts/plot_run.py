@@ -25,7 +25,8 @@ PANELS = {
     "training losses": lambda c: c.startswith("train/") and ("loss" in c or c.startswith("train/sup_")
                                                             or c in ("train/unsup", "train/gcc", "train/ce", "train/aux")),
     "validation (%)": lambda c: c.startswith("val/") and c.split("/")[-1] in ("mIoU", "mVC8", "mVC16"),
-    "pseudo-labels": lambda c: c in ("train/pseudo_coverage", "train/pseudo_accuracy", "train/unsup_weight"),
+    "pseudo-labels": lambda c: c in ("train/pseudo_coverage", "train/pseudo_accuracy", "train/unsup_weight",
+                                     "train/pseudo_coverage/objects", "train/pseudo_accuracy/objects"),
     "learning rate": lambda c: c.startswith("lr-") or c.startswith("lr/"),
 }
 

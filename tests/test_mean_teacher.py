@@ -192,6 +192,47 @@ def test_mean_teacher_fast_dev_run_logs_pseudo_label_quality(train_cfg_factory):
     assert "val/student/mIoU" in logged and "val/mIoU" in logged
 
 
+def test_the_pseudo_label_tally_counts_coverage_and_accuracy_per_class_of_the_hidden_truth():
+    from ssltm.methods.weak_to_strong import PseudoLabelTally
+
+    ignore = IGNORE_INDEX
+    hidden = torch.tensor([[[0, 0, 0, 0, 1, 1, 2, ignore]]])
+    targets = torch.tensor([[[0, 0, ignore, 1, 1, ignore, ignore, 0]]])
+    tally = PseudoLabelTally(3)
+    tally.add(targets, hidden)
+    tally.add(targets, hidden)  # sums over steps: the rates stay
+    rates = tally.rates(["background", "disc", "square"])
+    # background: 4 pixels, 3 labelled, 2 right; disc: 2, 1, 1; square: 1, 0 (no accuracy)
+    assert rates["train/pseudo_coverage/background"] == 0.75
+    assert rates["train/pseudo_accuracy/background"] == 2 / 3
+    assert rates["train/pseudo_coverage/disc"] == 0.5 and rates["train/pseudo_accuracy/disc"] == 1.0
+    assert rates["train/pseudo_coverage/square"] == 0.0 and "train/pseudo_accuracy/square" not in rates
+    assert rates["train/pseudo_coverage/objects"] == 1 / 3 and rates["train/pseudo_accuracy/objects"] == 1.0
+    assert tally.counts.tolist() == [[8, 4, 2], [6, 2, 0], [4, 2, 0]]
+    tally.reset()
+    assert tally.rates(["background", "disc", "square"]) == {}
+    assert "train/pseudo_coverage/objects" not in PseudoLabelTally(2).rates(["sky", "road"], torch.ones(3, 2))
+
+
+def test_fixmatch_logs_pseudo_label_coverage_and_accuracy_per_class_every_epoch(train_cfg_factory):
+    cfg = train_cfg_factory("method=fixmatch", "data.steps_per_epoch=2", "method.confidence_threshold=0.0",
+                            "callbacks=none")
+    datamodule = instantiate(cfg.data)
+    method = instantiate(cfg.method, model=instantiate(cfg.model))
+    datamodule.use_unlabelled = method.uses_unlabelled
+    trainer = instantiate(cfg.trainer, logger=False, limit_val_batches=0, max_epochs=1)
+    trainer.fit(method, datamodule=datamodule)
+    logged = trainer.logged_metrics
+    names = datamodule.info.classes
+    assert "background" in names
+    seen = [name for name in [*names, "objects"] if f"train/pseudo_coverage/{name}" in logged]
+    assert "background" in seen and "objects" in seen
+    for name in seen:  # threshold 0: every pixel of a class present is labelled
+        assert logged[f"train/pseudo_coverage/{name}"] == 1.0
+        assert 0.0 <= logged[f"train/pseudo_accuracy/{name}"] <= 1.0
+    assert method.pseudo_tally.counts.sum() == 0  # reset after logging
+
+
 def test_fixmatch_labels_the_weak_view_with_the_student_itself_and_mixes_the_strong_one():
     """FixMatch: the student (no teacher, no gradient) predicts the weak clip; the strong view is
     the photometric clip CutMix-ed with its partner, and the student's memory labels on it are the

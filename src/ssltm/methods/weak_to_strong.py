@@ -34,6 +34,43 @@ def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor,
     return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
 
 
+class PseudoLabelTally:
+    """Per class of the hidden ground truth, summed over the steps since the last `reset`: its
+    pixels, those that carry a pseudo-label, and those whose pseudo-label is right. Coverage of a
+    class = labelled / pixels; accuracy = right / labelled. "objects" pools every class but one
+    named `background` (the synthetic set's), which dominates the pooled figures otherwise."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.counts = torch.zeros(3, num_classes, dtype=torch.long)  # pixels, labelled, right
+
+    def add(self, targets: torch.Tensor, hidden: torch.Tensor) -> None:
+        """targets, hidden: B H W (IGNORE_INDEX where no pseudo-label / no ground truth)."""
+        known = hidden != IGNORE_INDEX
+        truth, labelled = hidden[known], targets[known] != IGNORE_INDEX
+        right = labelled & (targets[known] == truth)
+        k = self.counts.shape[1]
+        for row, mask in enumerate((torch.ones_like(labelled), labelled, right)):
+            self.counts[row] += torch.bincount(truth[mask].flatten().cpu(), minlength=k)[:k]
+
+    def reset(self) -> None:
+        self.counts.zero_()
+
+    def rates(self, names: list[str], counts: torch.Tensor | None = None) -> dict[str, float]:
+        """`train/pseudo_coverage/<class>` and `train/pseudo_accuracy/<class>` of every class seen
+        (and of `objects`); `counts` (3 K) replaces the tally's own (e.g. summed over processes)."""
+        counts = self.counts if counts is None else counts
+        groups = {name: counts[:, i] for i, name in enumerate(names)}
+        if "background" in names:
+            groups["objects"] = counts.sum(1) - counts[:, names.index("background")]
+        rates = {}
+        for name, (pixels, labelled, right) in groups.items():
+            if pixels > 0:
+                rates[f"train/pseudo_coverage/{name}"] = int(labelled) / int(pixels)
+            if labelled > 0:
+                rates[f"train/pseudo_accuracy/{name}"] = int(right) / int(labelled)
+        return rates
+
+
 def sigmoid_rampup(step: int, length: int) -> float:
     """exp(-5 (1 - t)^2) for t = step / length in [0, 1] (Laine & Aila; Tarvainen & Valpola)."""
     if length <= 0:
@@ -98,6 +135,7 @@ class WeakToStrongMethod(SegmentationMethod):
         self.strong = strong_augmentation or ClipPhotometric()
         self.cutmix_p = cutmix_p
         self.gcc_from_pseudo_labels = gcc_from_pseudo_labels
+        self.pseudo_tally = PseudoLabelTally(self.num_classes)
 
     def pseudo_logits(self, frames: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """The pseudo-labelling network's logits on the weak view (B K H W), without gradient."""
@@ -136,10 +174,22 @@ class WeakToStrongMethod(SegmentationMethod):
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         logged = {f"train/sup_{k}": v for k, v in losses.items()}
         logged.update(self.pseudo_label_stats(targets, seen.get("hidden")))
+        if seen.get("hidden") is not None:
+            self.pseudo_tally.add(targets, seen["hidden"])
         logged.update({"train/unsup": unsup, "train/unsup_weight": weight, **self.extra_logs()})
         logged.update({f"train/unsup_{k}": v for k, v in unsup_parts.items()})
         self.log_dict(logged, batch_size=batch_size)
         return total
+
+    def on_train_epoch_end(self) -> None:
+        """Per-class pseudo-label coverage and accuracy over the epoch's steps (summed over the
+        processes), logged once an epoch: a class is absent from most batches, so a per-step rate
+        would be mostly undefined."""
+        counts = self.trainer.strategy.reduce(self.pseudo_tally.counts.to(self.device), reduce_op="sum")
+        rates = self.pseudo_tally.rates(self._class_names(), counts.cpu())
+        if rates:
+            self.log_dict(rates, rank_zero_only=True)
+        self.pseudo_tally.reset()
 
     def extra_logs(self) -> dict:
         return {}
