@@ -313,7 +313,8 @@ def study_verdicts(jobs: list[Job], study: dict) -> list[Verdict]:
 def write_verdicts(path: Path, verdicts: list[Verdict]) -> None:
     """verdicts.csv: one row per comparison, and the claim's overall verdict (`best` claims have
     one comparison per rival)."""
-    columns = ["claim", "paper", "metric", "comparison", "mean", "ci95", "seeds", "paired", "verdict", "claim_verdict"]
+    columns = ["claim", "paper", "metric", "comparison", "mean", "ci95", "seeds", "paired", "verdict", "claim_verdict",
+               "margin"]
     by_claim: dict[str, list[Verdict]] = {}
     for v in verdicts:
         by_claim.setdefault(v.claim, []).append(v)
@@ -322,7 +323,7 @@ def write_verdicts(path: Path, verdicts: list[Verdict]) -> None:
         writer.writerow(columns)
         for v in verdicts:
             writer.writerow([v.claim, v.paper, v.metric, v.comparison, f"{v.mean:.4f}", f"{v.half_width:.4f}",
-                             v.seeds, v.paired, v.verdict, overall(by_claim[v.claim])])
+                             v.seeds, v.paired, v.verdict, overall(by_claim[v.claim]), f"{v.margin:g}"])
 
 
 def plot(path: Path, jobs: list[Job], keys: list[str], study: dict, title: str) -> Path | None:

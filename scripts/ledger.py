@@ -78,7 +78,7 @@ STUDIES = {
 def read_verdicts(path: Path) -> list[Verdict]:
     rows = list(csv.DictReader(path.open()))
     return [Verdict(r["claim"], r["paper"], r["metric"], r["comparison"], float(r["mean"]), float(r["ci95"]),
-                    int(r["seeds"]), r["verdict"], r["paired"] == "True") for r in rows]
+                    int(r["seeds"]), r["verdict"], r["paired"] == "True", float(r.get("margin") or 0.0)) for r in rows]
 
 
 def read_runs(results_csv: Path, key: str, where: dict[str, str] | None = None) -> list[Run]:

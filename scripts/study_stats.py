@@ -119,6 +119,7 @@ class Verdict:
     seeds: int
     verdict: str  # agrees | opposite | not resolved | no runs
     paired: bool = True
+    margin: float = 0.0  # by_at_least: the difference the claim asks for (points)
 
     def measured(self) -> str:
         if self.seeds == 0:
@@ -130,6 +131,8 @@ class Verdict:
         return f"{self.comparison}: {scale * self.mean:+.2f}{ci}{unit}{note} ({self.seeds} seeds, {kind})"
 
     def verdict_text(self) -> str:
+        if self.verdict == "not resolved" and self.margin and self.mean - self.half_width > 0:
+            return f"not resolved (above 0, but below the +{self.margin:g} asked)"
         if self.verdict == "not resolved" and self.half_width == self.half_width:
             scale, unit = DISPLAY_UNITS.get(self.metric, (1.0, ""))
             return f"not resolved (could resolve ±{scale * self.half_width:.2f}{unit})"
@@ -222,7 +225,7 @@ def judge(claim: Mapping, runs: Sequence[Run], default_key: str | None) -> list[
     def compare(better: str, than: str) -> Verdict:
         mean, half, n, paired = difference(runs, key, better, than, metric)
         verdict = _decide(sign * mean, half, margin, within) if n else "no runs"
-        return Verdict(name, paper, metric, f"{better} - {than}", mean, half, n, verdict, paired)
+        return Verdict(name, paper, metric, f"{better} - {than}", mean, half, n, verdict, paired, margin)
 
     if "better" in claim:
         return [compare(str(claim["better"]), str(claim["than"]))]

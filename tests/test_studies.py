@@ -229,6 +229,7 @@ def test_claim_with_a_margin_needs_the_mean_to_clear_it():
     table = {("a", str(s)): 0.50 + 0.001 * s for s in range(5)} | {("b", str(s)): 0.47 for s in range(5)}
     (v,) = study_stats.judge({"claim": "c", "better": "a", "than": "b", "by_at_least": 5.0}, runs(table), "x")
     assert v.mean == pytest.approx(3.2) and v.verdict == "not resolved"
+    assert v.verdict_text() == "not resolved (above 0, but below the +5 asked)"
     (v,) = study_stats.judge({"claim": "c", "better": "a", "than": "b", "by_at_least": 3.0}, runs(table), "x")
     assert v.verdict == "agrees"
 
@@ -287,7 +288,11 @@ def test_aggregate_writes_a_verdict_per_claim(tmp_path):
     assert verdict.verdict == "agrees" and verdict.seeds == 3 and verdict.mean == pytest.approx(15.667, abs=1e-3)
     assert "| labels matter | more is better | mIoU all - one_per_video: +15.67" in written["md"].read_text()
     rows = list(csv.DictReader((root / "verdicts.csv").open()))
-    assert rows[0]["claim_verdict"] == "agrees" and rows[0]["seeds"] == "3"
+    assert rows[0]["claim_verdict"] == "agrees" and rows[0]["seeds"] == "3" and rows[0]["margin"] == "5"
+    import ledger
+
+    (read,) = ledger.read_verdicts(root / "verdicts.csv")
+    assert read.margin == 5.0 and read.verdict == "agrees"  # the ledger keeps the margin the claim asked
 
 
 def test_lower_is_better_and_within_claims():
