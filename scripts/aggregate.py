@@ -291,8 +291,10 @@ def markdown(jobs: list[Job], keys: list[str], expected: list[dict[str, str]], t
         cells.append(fmt(mean_ci(params)[0], math.nan, 1e-6, 2))  # the same for every seed
         lines.append("| " + " | ".join(cells) + " |")
     if verdicts:
-        lines += ["", "### Verdicts", "", "| claim | paper | measured (points, 95% CI) | verdict |", "|---|---|---|---|"]
-        lines += [f"| {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** |" for v in verdicts]
+        lines += ["", "### Verdicts", "", "| claim | paper | measured (points, 95% CI) | verdict | per seed (paired) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {v.claim} | {v.paper} | {v.metric} {v.measured()} | **{v.verdict_text()}** | {v.per_seed_text()} |"
+                  for v in verdicts]
     failed = [j for j in jobs if j.status != "ok"]
     if failed:
         lines += ["", f"Failed runs ({len(failed)}, no metrics.json):", ""]

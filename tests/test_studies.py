@@ -287,6 +287,8 @@ def test_aggregate_writes_a_verdict_per_claim(tmp_path):
     (verdict,) = written["verdicts"]
     assert verdict.verdict == "agrees" and verdict.seeds == 3 and verdict.mean == pytest.approx(15.667, abs=1e-3)
     assert "| labels matter | more is better | mIoU all - one_per_video: +15.67" in written["md"].read_text()
+    assert verdict.per_seed == pytest.approx({"1": 15.0, "2": 16.0, "3": 16.0})
+    assert "| +15.00, +16.00, +16.00 (sd 0.58) |" in written["md"].read_text()  # seed by seed, their sd
     rows = list(csv.DictReader((root / "verdicts.csv").open()))
     assert rows[0]["claim_verdict"] == "agrees" and rows[0]["seeds"] == "3" and rows[0]["margin"] == "5"
     import ledger
