@@ -41,19 +41,26 @@ class PseudoLabelTally:
     named `background` (the synthetic set's), which dominates the pooled figures otherwise."""
 
     def __init__(self, num_classes: int) -> None:
-        self.counts = torch.zeros(3, num_classes, dtype=torch.long)  # pixels, labelled, right
+        self.num_classes = num_classes
+        self.bins = torch.zeros(3, num_classes + 1, dtype=torch.long)  # pixels, labelled, right; + a bin for the rest
+
+    @property
+    def counts(self) -> torch.Tensor:
+        """3 K: pixels, labelled, right per class."""
+        return self.bins[:, : self.num_classes]
 
     def add(self, targets: torch.Tensor, hidden: torch.Tensor) -> None:
-        """targets, hidden: B H W (IGNORE_INDEX where no pseudo-label / no ground truth)."""
+        """targets, hidden: B H W (IGNORE_INDEX where no pseudo-label / no ground truth). Counted
+        on the batch's device by scatter-add (no boolean indexing: no device sync a step)."""
+        self.bins = self.bins.to(hidden.device)
         known = hidden != IGNORE_INDEX
-        truth, labelled = hidden[known], targets[known] != IGNORE_INDEX
-        right = labelled & (targets[known] == truth)
-        k = self.counts.shape[1]
-        for row, mask in enumerate((torch.ones_like(labelled), labelled, right)):
-            self.counts[row] += torch.bincount(truth[mask].flatten().cpu(), minlength=k)[:k]
+        labelled = known & (targets != IGNORE_INDEX)
+        for row, mask in enumerate((known, labelled, labelled & (targets == hidden))):
+            index = torch.where(mask, hidden, self.num_classes).flatten()
+            self.bins[row].scatter_add_(0, index, torch.ones_like(index))
 
     def reset(self) -> None:
-        self.counts.zero_()
+        self.bins.zero_()
 
     def rates(self, names: list[str], counts: torch.Tensor | None = None) -> dict[str, float]:
         """`train/pseudo_coverage/<class>` and `train/pseudo_accuracy/<class>` of every class seen
@@ -63,11 +70,11 @@ class PseudoLabelTally:
         if "background" in names:
             groups["objects"] = counts.sum(1) - counts[:, names.index("background")]
         rates = {}
-        for name, (pixels, labelled, right) in groups.items():
+        for name, (pixels, labelled, right) in ((n, c.tolist()) for n, c in groups.items()):
             if pixels > 0:
-                rates[f"train/pseudo_coverage/{name}"] = int(labelled) / int(pixels)
+                rates[f"train/pseudo_coverage/{name}"] = labelled / pixels
             if labelled > 0:
-                rates[f"train/pseudo_accuracy/{name}"] = int(right) / int(labelled)
+                rates[f"train/pseudo_accuracy/{name}"] = right / labelled
         return rates
 
 
@@ -186,7 +193,7 @@ class WeakToStrongMethod(SegmentationMethod):
         processes), logged once an epoch: a class is absent from most batches, so a per-step rate
         would be mostly undefined."""
         counts = self.trainer.strategy.reduce(self.pseudo_tally.counts.to(self.device), reduce_op="sum")
-        rates = self.pseudo_tally.rates(self._class_names(), counts.cpu())
+        rates = self.pseudo_tally.rates(self._class_names(), counts)
         if rates:
             self.log_dict(rates, rank_zero_only=True)
         self.pseudo_tally.reset()
