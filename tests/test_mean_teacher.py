@@ -193,7 +193,7 @@ def test_mean_teacher_fast_dev_run_logs_pseudo_label_quality(train_cfg_factory):
 
 
 def test_the_pseudo_label_tally_counts_coverage_and_accuracy_per_class_of_the_hidden_truth():
-    from ssltm.methods.weak_to_strong import PseudoLabelTally
+    from ssltm.metrics.pseudo_labels import PseudoLabelTally
 
     ignore = IGNORE_INDEX
     hidden = torch.tensor([[[0, 0, 0, 0, 1, 1, 2, ignore]]])

@@ -25,6 +25,7 @@ from ssltm.data.transforms import ClipPhotometric, clip_cutmix, cutmix_masks
 from ssltm.errors import ConfigError
 from ssltm.inference.passes import Inference
 from ssltm.methods.base import SegmentationMethod
+from ssltm.metrics.pseudo_labels import PseudoLabelTally
 from ssltm.utils.options import require
 
 
@@ -32,50 +33,6 @@ def pseudo_labels(logits: torch.Tensor, threshold: float) -> tuple[torch.Tensor,
     """B K H W logits -> (B H W labels with IGNORE_INDEX below the threshold, B H W confidence)."""
     confidence, labels = logits.softmax(1).max(1)
     return labels.masked_fill(confidence < threshold, IGNORE_INDEX), confidence
-
-
-class PseudoLabelTally:
-    """Per class of the hidden ground truth, summed over the steps since the last `reset`: its
-    pixels, those that carry a pseudo-label, and those whose pseudo-label is right. Coverage of a
-    class = labelled / pixels; accuracy = right / labelled. "objects" pools every class but one
-    named `background` (the synthetic set's), which dominates the pooled figures otherwise."""
-
-    def __init__(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.bins = torch.zeros(3, num_classes + 1, dtype=torch.long)  # pixels, labelled, right; + a bin for the rest
-
-    @property
-    def counts(self) -> torch.Tensor:
-        """3 K: pixels, labelled, right per class."""
-        return self.bins[:, : self.num_classes]
-
-    def add(self, targets: torch.Tensor, hidden: torch.Tensor) -> None:
-        """targets, hidden: B H W (IGNORE_INDEX where no pseudo-label / no ground truth). Counted
-        on the batch's device by scatter-add (no boolean indexing: no device sync a step)."""
-        self.bins = self.bins.to(hidden.device)
-        known = hidden != IGNORE_INDEX
-        labelled = known & (targets != IGNORE_INDEX)
-        for row, mask in enumerate((known, labelled, labelled & (targets == hidden))):
-            index = torch.where(mask, hidden, self.num_classes).flatten()
-            self.bins[row].scatter_add_(0, index, torch.ones_like(index))
-
-    def reset(self) -> None:
-        self.bins.zero_()
-
-    def rates(self, names: list[str], counts: torch.Tensor | None = None) -> dict[str, float]:
-        """`train/pseudo_coverage/<class>` and `train/pseudo_accuracy/<class>` of every class seen
-        (and of `objects`); `counts` (3 K) replaces the tally's own (e.g. summed over processes)."""
-        counts = self.counts if counts is None else counts
-        groups = {name: counts[:, i] for i, name in enumerate(names)}
-        if "background" in names:
-            groups["objects"] = counts.sum(1) - counts[:, names.index("background")]
-        rates = {}
-        for name, (pixels, labelled, right) in ((n, c.tolist()) for n, c in groups.items()):
-            if pixels > 0:
-                rates[f"train/pseudo_coverage/{name}"] = labelled / pixels
-            if labelled > 0:
-                rates[f"train/pseudo_accuracy/{name}"] = right / labelled
-        return rates
 
 
 def sigmoid_rampup(step: int, length: int) -> float:
@@ -183,20 +140,22 @@ class WeakToStrongMethod(SegmentationMethod):
         logged.update(self.pseudo_label_stats(targets, seen.get("hidden")))
         if seen.get("hidden") is not None:
             self.pseudo_tally.add(targets, seen["hidden"])
+        trainer = self._trainer  # None when a test calls the step by hand
+        if trainer is not None and batch_idx + 1 == trainer.num_training_batches:  # the epoch's last step
+            logged.update(self.pseudo_rates_of_the_epoch())
         logged.update({"train/unsup": unsup, "train/unsup_weight": weight, **self.extra_logs()})
         logged.update({f"train/unsup_{k}": v for k, v in unsup_parts.items()})
         self.log_dict(logged, batch_size=batch_size)
         return total
 
-    def on_train_epoch_end(self) -> None:
-        """Per-class pseudo-label coverage and accuracy over the epoch's steps (summed over the
-        processes), logged once an epoch: a class is absent from most batches, so a per-step rate
-        would be mostly undefined."""
+    def pseudo_rates_of_the_epoch(self) -> dict[str, float]:
+        """Per-class pseudo-label coverage and accuracy over the epoch's steps (counts summed over
+        the processes), logged at its last step, then reset: a class is absent from most batches,
+        so a per-step rate would be mostly undefined."""
         counts = self.trainer.strategy.reduce(self.pseudo_tally.counts.to(self.device), reduce_op="sum")
         rates = self.pseudo_tally.rates(self._class_names(), counts)
-        if rates:
-            self.log_dict(rates, rank_zero_only=True)
         self.pseudo_tally.reset()
+        return rates
 
     def extra_logs(self) -> dict:
         return {}
