@@ -138,8 +138,7 @@ class Verdict:
             return ""
         scale, unit = DISPLAY_UNITS.get(self.metric, (1.0, ""))
         values = [self.per_seed[s] for s in sorted(self.per_seed, key=_seed_order)]
-        mean = sum(values) / len(values)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        sd = sd_interval(values)[0]
         return ", ".join(f"{scale * v:+.2f}" for v in values) + f" (sd {scale * sd:.2f}{unit})"
 
     def verdict_text(self) -> str:
@@ -201,17 +200,19 @@ def paired_differences(runs: Sequence[Run], key: str, better: str, than: str, me
     return {s: a[s] - b[s] for s in a.keys() & b.keys() if a[s] == a[s] and b[s] == b[s]}
 
 
-def difference(runs: Sequence[Run], key: str, better: str, than: str, metric: str) -> tuple[float, float, int, bool]:
+def difference(runs: Sequence[Run], key: str, better: str, than: str, metric: str
+               ) -> tuple[float, float, int, dict[str, float]]:
     """Mean and CI half-width (points) of metric(key=better) - metric(key=than), paired by seed
-    where at least 2 seeds pair up; also the number of seeds (pairs, or the smaller side)."""
-    pairs = list(paired_differences(runs, key, better, than, metric).values())
+    where at least 2 seeds pair up; also the number of seeds (pairs, or the smaller side) and the
+    per-seed differences (empty when unpaired)."""
+    pairs = paired_differences(runs, key, better, than, metric)
     if len(pairs) >= 2:
-        mean, half, n = t_interval(pairs)
-        return mean, half, n, True
+        mean, half, n = t_interval(pairs.values())
+        return mean, half, n, pairs
     a = {r.seed: _scaled(r.values.get(metric, math.nan), metric) for r in runs if r.setting.get(key) == better}
     b = {r.seed: _scaled(r.values.get(metric, math.nan), metric) for r in runs if r.setting.get(key) == than}
     mean, half = welch_interval(list(a.values()), list(b.values()))
-    return mean, half, min(len(a), len(b)), False
+    return mean, half, min(len(a), len(b)), {}
 
 
 def slope_interval(runs: Sequence[Run], key: str, metric: str) -> tuple[float, float, int]:
@@ -246,10 +247,10 @@ def judge(claim: Mapping, runs: Sequence[Run], default_key: str | None) -> list[
     sign = -1.0 if claim.get("lower_is_better") else 1.0  # judge "better" as a positive difference
 
     def compare(better: str, than: str) -> Verdict:
-        mean, half, n, paired = difference(runs, key, better, than, metric)
+        mean, half, n, per_seed = difference(runs, key, better, than, metric)
         verdict = _decide(sign * mean, half, margin, within) if n else "no runs"
-        per_seed = paired_differences(runs, key, better, than, metric) if paired else {}
-        return Verdict(name, paper, metric, f"{better} - {than}", mean, half, n, verdict, paired, margin, per_seed)
+        return Verdict(name, paper, metric, f"{better} - {than}", mean, half, n, verdict, bool(per_seed), margin,
+                       per_seed)
 
     if "better" in claim:
         return [compare(str(claim["better"]), str(claim["than"]))]
