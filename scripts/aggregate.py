@@ -14,7 +14,8 @@ SSLTM + Mean Teacher runs of study_methods (no `model` override) against per-fra
 A committed `results.csv` (this script's own output) stands for the runs it lists, so a study
 whose run folders were deleted after aggregation can take more seeds in a later session:
     aggregate.py experiments/study_gcc/results.csv <the new sweep> default.experiment=study_gcc out=experiments/study_gcc
-(its runs bring their values, not a grid: the settings asked for come from the multirun folders).
+(its runs bring their values, not a grid: the settings asked for come from the multirun folders;
+a run it lists that is read again, from its folder or another results.csv, counts once).
 `study=<experiment>` judges the runs by the `study:` node (title, plot, claims) of
 `conf/experiment/<experiment>.yaml` instead of the one the runs were launched with: claims added
 to a config after its runs, or runs launched from another experiment with overrides.
@@ -60,6 +61,7 @@ class Job:
     stats: dict | None = None
     status: str = "ok"
     values: dict[str, float] = field(default_factory=dict)
+    from_csv: bool = False  # read back from a results.csv, not from its folder
 
 
 def parse_override(text: str) -> tuple[str, str]:
@@ -182,6 +184,23 @@ def read_study(name: str) -> dict:
     return study
 
 
+def read_once(jobs: list[Job]) -> list[Job]:
+    """A run that a results.csv lists and that is read again, from its folder (not deleted yet) or
+    from a second results.csv that lists it too, counts once: the last read. A run is known by its
+    folder name (`<multirun>/<job>`) and its overrides (those both reads hold must agree); two
+    folders of one name stay two runs."""
+    kept: list[Job] = []
+    for job in jobs:
+        same = next((i for i, k in enumerate(kept) if k.name == job.name and (k.from_csv or job.from_csv)
+                     and all(k.overrides[key] == job.overrides[key] for key in k.overrides.keys() & job.overrides.keys())),
+                    None)
+        if same is None:
+            kept.append(job)
+        else:
+            kept[same] = job
+    return kept
+
+
 def read_results_csv(path: Path) -> list[Job]:
     """The jobs listed in a results.csv written by `write_csv`: the columns before `status` are
     the swept keys (empty: the job did not set it), the ones after it the values."""
@@ -194,7 +213,8 @@ def read_results_csv(path: Path) -> list[Job]:
         values = [c for c in columns[columns.index("status") + 1 :] if c != "folder"]
         jobs = []
         for row in reader:
-            job = Job(path, {k: normalise(row[k]) for k in keys if row[k] != ""}, row["folder"], status=row["status"])
+            job = Job(path, {k: normalise(row[k]) for k in keys if row[k] != ""}, row["folder"], status=row["status"],
+                      from_csv=True)
             try:
                 job.values = {k: _number(row[k]) for k in values if row[k] not in ("", None)}
             except ValueError:
@@ -443,6 +463,7 @@ def aggregate(roots: Path | list[Path], out: Path | None = None, where: dict[str
         if not found and not multiruns[-1]:
             raise FileNotFoundError(f"{root}: no job folders (*/.hydra/overrides.yaml) and no multirun.yaml")
         jobs += found
+    jobs = read_once(jobs)
     out = Path(out or roots[0])
     out.mkdir(parents=True, exist_ok=True)
     keys = swept_keys(jobs, expected)

@@ -63,6 +63,13 @@ STUDIES = {
     ),
     "study_context": "python src/train.py -m experiment=study_context",
     "study_methods": "python src/train.py -m experiment=study_methods",
+    # why FixMatch loses there (issue 28): its CutMix and its threshold, one at a time
+    "study_methods/causes": ("bash experiments/study_methods/run_causes.sh; python scripts/aggregate.py "
+                             "experiments/study_methods/results.csv outputs/study_methods_causes/*_seeds_* "
+                             "study=experiments/study_methods/causes/study.yaml default.method.cutmix_p=default "
+                             "default.method.confidence_threshold=default default.experiment=study_methods "
+                             "default.callbacks.rich_progress_bar=null "
+                             "out=experiments/study_methods/causes"),
     "study_label_ratio": "python src/train.py -m experiment=study_label_ratio",
     "study_backbones": "python src/train.py -m experiment=study_backbones",
     "camvid": "bash experiments/camvid/run.sh ../shared/camvid trainer=gpu",
@@ -72,6 +79,11 @@ STUDIES = {
         "bash experiments/camvid_bench/run.sh ../shared/camvid all data.source.video_len=10",
         "(first design, 10-frame videos: its instrument checks fail, so not decided)",
     ),
+    # the paper's ablations on the bench (issue 28): its cells with one thing changed, paired by seed
+    **{f"camvid_ablations/{study}": "bash experiments/camvid_ablations/run.sh ../shared/camvid 1,2,3 "
+       f"{group}; bash experiments/camvid_ablations/aggregate.sh {study}"
+       for study, group in [("stt", "stt_off"), ("context", "architecture"), ("gcc", "gcc"),
+                            ("reference_distance", "distance"), ("methods", "methods")]},
 }
 
 
@@ -110,7 +122,7 @@ def cross_verdicts(root: Path, claim: dict) -> list[Verdict]:
 
 def bench_of(study: str) -> str:
     """Which bench a study's verdicts come from: real video (CamVid) or the synthetic set."""
-    if study.startswith("camvid_bench"):
+    if study.startswith(("camvid_bench", "camvid_ablations")):
         return "CamVid, ImageNet encoder"
     if study.startswith("camvid"):
         return "CamVid, random weights"

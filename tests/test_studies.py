@@ -24,6 +24,8 @@ STUDIES = sorted(p.stem for p in (CONF / "experiment").glob("study_*.yaml"))
 #: the studies of the synthetic set, whose scale is `study_scale` (bench | paper); study_camvid
 #: has its own data and scale (CamVid at 180x240)
 SCALED = [s for s in STUDIES if s != "study_camvid"]
+#: the paper's ablations on the real-video bench: experiment=camvid_bench with one thing swept
+CAMVID_STUDIES = sorted(p.stem for p in (CONF / "experiment").glob("camvid_study_*.yaml"))
 
 
 def test_the_studies_exist():
@@ -31,13 +33,18 @@ def test_the_studies_exist():
                        "study_methods", "study_reference_distance", "study_stt", "study_temporal"]
 
 
-@pytest.mark.parametrize("study", STUDIES)
+def test_the_real_video_studies_exist():
+    assert CAMVID_STUDIES == ["camvid_study_context", "camvid_study_gcc", "camvid_study_methods",
+                              "camvid_study_reference_distance", "camvid_study_stt"]
+
+
+@pytest.mark.parametrize("study", STUDIES + CAMVID_STUDIES)
 def test_every_study_sweeps_seeds_and_its_claims_name_swept_values(study, tmp_path):
     """At least 3 seeds a cell (5 for the headline studies), and every claim compares values
     that the sweep runs, so no verdict can silently read "no runs"."""
     cfg = compose_config("train", [f"experiment={study}"], tmp_path, return_hydra_config=True)
     params = {k: aggregate.sweep_values(str(v)) for k, v in OmegaConf.to_container(cfg.hydra.sweeper.params).items()}
-    assert len(params["seed"]) >= (5 if study in ("study_methods", "study_temporal", "study_stt") else 3)
+    assert len(params["seed"]) >= (5 if study in ("study_methods", "study_temporal", "study_stt", "camvid_study_methods") else 3)
     for claim in OmegaConf.to_container(cfg.study).get("expect", []):
         key = claim.get("key", cfg.study.x)
         for value in [claim.get("better"), claim.get("than"), claim.get("best")]:
@@ -72,6 +79,31 @@ def test_the_camvid_study_composes_every_job_at_its_reduced_resolution(tmp_path)
         OmegaConf.to_container(job, resolve=True)
         assert job.data.source._target_.endswith("CamVidSource") and job.data.labels == "one_per_video"
         assert list(job.data.train_transform.resize) == list(job.data.eval_transform.resize) == [180, 240]
+
+
+@pytest.mark.parametrize("study", CAMVID_STUDIES)
+def test_a_real_video_study_is_the_bench_with_one_thing_swept(study, tmp_path):
+    """Every job of its sweep is experiment=camvid_bench (CamVid at 96x128, one label in 30 frames,
+    an ImageNet encoder) but for the swept keys: what lets experiments/camvid_ablations pair its runs
+    with the bench's own by seed. Its study node stands in the file (aggregate.py reads it unmerged)."""
+    cfg = compose_config("train", [f"experiment={study}"], tmp_path, return_hydra_config=True)
+    values = {k: aggregate.sweep_values(str(v)) for k, v in OmegaConf.to_container(cfg.hydra.sweeper.params).items()}
+    assert aggregate.read_study(study)["x"] in values
+    values["seed"] = values["seed"][:1]  # the seed changes nothing but the seeds
+    for combo in itertools.product(*values.values()):
+        overrides = dict(zip(values, combo))
+        job = OmegaConf.to_container(compose_config(
+            "train", [f"experiment={study}", *(f"{k}={v}" for k, v in overrides.items())], tmp_path), resolve=True)
+        assert job["task_name"] == study
+        bench = OmegaConf.to_container(compose_config(
+            "train", ["experiment=camvid_bench", f"seed={overrides['seed']}"], tmp_path), resolve=True)
+        for path in ("data.source", "data.train_transform", "data.labels", "backbone", "model.channels",
+                     "trainer.max_epochs", "data.batch_size", "optimizer"):
+            assert OmegaConf.select(OmegaConf.create(job), path) == OmegaConf.select(OmegaConf.create(bench), path), (study, path)
+        swept = {k.split(".")[0] for k in overrides if k != "seed"}
+        for group in ("model", "method", "data"):
+            if group not in swept:
+                assert job[group] == bench[group], (study, group)
 
 
 @pytest.mark.parametrize("study", ["study_stt", "study_context"])
@@ -341,6 +373,7 @@ def test_ledger_tabulates_each_studys_verdicts_and_the_cross_study_claim(tmp_pat
     assert "mean_teacher - all: -8.00" in cross and "**opposite**" in cross  # 8 points apart, margin 1
     assert "| synthetic, random weights | study_gcc: not run at this scale yet |" in text
     assert "| CamVid, ImageNet encoder | camvid_bench: not run at this scale yet |" in text
+    assert "| CamVid, ImageNet encoder | camvid_ablations/gcc: not run at this scale yet |" in text
     again = experiments / "study_temporal" / "mean_teacher"  # a study's claims measured again: named so
     aggregate.aggregate(tmp_path / "study_methods", out=again)
     ledger.main([str(experiments)])
@@ -494,6 +527,16 @@ def test_aggregate_extends_a_committed_results_csv_with_a_later_sweep(tmp_path, 
     (verdict,) = list(csv.DictReader((tmp_path / "study" / "verdicts.csv").open()))
     assert verdict["seeds"] == "3" and verdict["paired"] == "True" and verdict["verdict"] == "agrees"
     text = (tmp_path / "study" / "results.csv").read_text()
+    # the second session's folder not deleted yet, and a copy of the CSV: each run counts once
+    shutil.copy(tmp_path / "study" / "results.csv", tmp_path / "copy.csv")
+    twice = aggregate.aggregate([tmp_path / "study" / "results.csv", tmp_path / "copy.csv", second],
+                                out=tmp_path / "twice", defaults={"experiment": "study_stt"})
+    assert twice["ok"] == 6 and twice["verdicts"][0].seeds == 3
+    two_folders = [aggregate.Job(tmp_path / "a", {}, "0"), aggregate.Job(tmp_path / "b", {}, "0")]
+    assert aggregate.read_once(two_folders) == two_folders  # one name, two folders: two runs
+    listed = aggregate.Job(tmp_path, {"method": "fixmatch", "seed": "2"}, "seeds_2/0", from_csv=True)
+    other = aggregate.Job(tmp_path / "b", {"method": "mean_teacher", "seed": "2"}, "seeds_2/0")
+    assert aggregate.read_once([listed, other]) == [listed, other]  # one name, other overrides: two runs
     assert aggregate.main([str(tmp_path / "study" / "results.csv"), f"out={tmp_path / 'again'}"]) == 0
     assert (tmp_path / "again" / "results.csv").read_text() == text  # read back and written unchanged
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")  # not a results.csv: one line naming it

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The real-video ablations' tables, verdicts and plots, one folder a study (experiments/camvid_ablations/<study>/):
+#   bash experiments/camvid_ablations/aggregate.sh [study ...]   (stt context gcc reference_distance methods;
+#                                                                  default: every study with runs)
+# A study reads the bench's own cells (experiments/camvid_bench/results.csv: supervised SSLTM from
+# ImageNet, one label per video, and its Mean Teacher runs), its committed results.csv (the runs of
+# earlier sessions, their folders deleted) and the folders of its cells in outputs/camvid_ablations/
+# (experiments/camvid_ablations/run.sh); a run read twice counts once. Then the ledger.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-.venv/bin/python}
+HERE=experiments/camvid_ablations
+declare -A CELLS=(
+  [stt]="stt_off"
+  [context]="rfce_no_gcc qfce qfce_no_gcc"
+  [gcc]="gcc_k1_mse gcc_k5_mse gcc_k1_ema gcc_k3_ema gcc_k5_ema"
+  [reference_distance]="distance_1 distance_5 distance_10 distance_20 distance_29"
+  [methods]="iterative fixmatch unimatch unimatch_v2"
+)
+declare -A DEFAULTS=(  # the bench's value of each study's keys, for its own runs that do not set them
+  [stt]="default.model.stt.enabled=true default.method=supervised where.method=supervised"
+  [context]="default.model.context=rfce default.model.gcc.enabled=true default.method=supervised where.method=supervised"
+  [gcc]="default.model.gcc.k=3 default.model.gcc.update=mse default.method=supervised where.method=supervised"
+  [reference_distance]=""  # the bench draws d from [1, 9]: no cell of this study
+  [methods]="default.method=supervised"
+)
+BENCH=(default.model=ssltm default.backbone.pretrained=true default.data.labels=one_per_video
+       default.experiment=camvid_bench default.data.root=outputs/camvid_96x128 default.callbacks.rich_progress_bar=null
+       where.model=ssltm where.backbone.pretrained=true where.data.labels=one_per_video)
+
+for study in "${@:-stt context gcc reference_distance methods}"; do
+  for name in $study; do
+    [ -n "${CELLS[$name]:-}" ] || { echo "aggregate.sh: unknown study '$name' (${!CELLS[*]})" >&2; exit 2; }
+    roots=()
+    [ -z "${DEFAULTS[$name]}" ] || roots+=(experiments/camvid_bench/results.csv)
+    [ -f "$HERE/$name/results.csv" ] && roots+=("$HERE/$name/results.csv")
+    for cell in ${CELLS[$name]}; do
+      for dir in outputs/camvid_ablations/"${cell}"_seeds_*; do [ -d "$dir" ] && roots+=("$dir"); done
+    done
+    if [ "${#roots[@]}" -le 1 ] && [ -n "${DEFAULTS[$name]}" ] || [ "${#roots[@]}" -eq 0 ]; then
+      echo "$name: no runs yet"; continue
+    fi
+    # shellcheck disable=SC2086  # DEFAULTS holds words
+    $PY scripts/aggregate.py "${roots[@]}" "study=camvid_study_$name" "${BENCH[@]}" ${DEFAULTS[$name]} out="$HERE/$name"
+  done
+done
+$PY scripts/ledger.py

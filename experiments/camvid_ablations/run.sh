@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The paper's ablations on the real-video bench (experiments/camvid_ablations/README.md): every
+# cell is experiment=camvid_bench (supervised SSLTM from ImageNet, one label in 30 frames) with one
+# thing changed; the unchanged cells are experiments/camvid_bench/results.csv, paired by seed.
+#   bash experiments/camvid_ablations/run.sh [camvid folder] [seeds] [cell or group ...]
+#   e.g. bash experiments/camvid_ablations/run.sh ../shared/camvid 1,2,3 architecture gcc
+# Groups: architecture, gcc, distance, methods (or name cells one by one; `list` prints them).
+# A cell runs only its seeds that no finished run holds (in outputs/camvid_ablations/<cell>_seeds_*/
+# or, once aggregated and deleted, in a committed results.csv), so a lane stopped mid-way resumes
+# where it stopped; aggregate with experiments/camvid_ablations/aggregate.sh.
+# Costs, one thread a run beside a second lane: supervised 4.5-7 min, semi-supervised 15-25 min.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CAMVID=${1:-../shared/camvid}
+SEEDS=${2:-1,2,3}
+shift $(( $# < 2 ? $# : 2 ))
+COPY=outputs/camvid_96x128
+OUT=outputs/camvid_ablations
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+
+declare -A CELL=(
+  [stt_off]="model.stt.enabled=false"
+  [rfce_no_gcc]="model.gcc.enabled=false"
+  [qfce]="model.context=qfce"
+  [qfce_no_gcc]="model.context=qfce model.gcc.enabled=false"
+  [gcc_k1_mse]="model.gcc.k=1"
+  [gcc_k5_mse]="model.gcc.k=5"
+  [gcc_k1_ema]="model.gcc.k=1 model.gcc.update=ema"
+  [gcc_k3_ema]="model.gcc.update=ema"
+  [gcc_k5_ema]="model.gcc.k=5 model.gcc.update=ema"
+  [iterative]="method=iterative"
+  [fixmatch]="method=fixmatch"
+  [unimatch]="method=unimatch"
+  [unimatch_v2]="method=unimatch_v2"
+)
+for d in 1 5 10 20 29; do  # the reference distance, the same in training and evaluation
+  CELL[distance_$d]="data.clip.min_distance=$d data.clip.max_distance=$d data.clip.eval_distance=$d"
+done
+declare -A GROUP=(
+  [architecture]="stt_off rfce_no_gcc qfce qfce_no_gcc"
+  [gcc]="gcc_k1_mse gcc_k5_mse gcc_k1_ema gcc_k3_ema gcc_k5_ema"
+  [distance]="distance_1 distance_5 distance_10 distance_20 distance_29"
+  [methods]="iterative fixmatch unimatch unimatch_v2"
+)
+
+missing_seeds() {  # missing_seeds CELL: the asked-for seeds that no finished run of the cell holds
+  $PY - "$1" "$SEEDS" "$OUT" <<'PY'
+import csv, glob, re, sys
+cell, seeds, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+done = set()
+for metrics in glob.glob(f"{out}/{cell}_seeds_*/*/metrics.json"):
+    overrides = open(metrics.replace("metrics.json", ".hydra/overrides.yaml")).read()
+    done |= set(re.findall(r"^- seed=(\d+)$", overrides, re.M))
+for results in glob.glob("experiments/camvid_ablations/*/results.csv"):
+    done |= {row["seed"] for row in csv.DictReader(open(results))
+             if row["folder"].startswith(f"{cell}_seeds_") and row["status"] == "ok"}
+print(",".join(s for s in seeds if s not in done))
+PY
+}
+
+cell() {  # cell NAME: the cell's missing seeds, into outputs/camvid_ablations/<cell>_seeds_<seeds>
+  local name=$1 seeds
+  seeds=$(missing_seeds "$name")
+  if [ -z "$seeds" ]; then echo "$name: seeds $SEEDS done"; return; fi
+  # shellcheck disable=SC2086  # the cell's overrides are words
+  $PY src/train.py -m experiment=camvid_bench data.root=$COPY ${CELL[$name]} "seed=$seeds" \
+    "hydra.sweep.dir=$OUT/${name}_seeds_${seeds//,/_}" callbacks.rich_progress_bar=null
+}
+
+if [ "${1:-}" = list ]; then
+  for name in "${!CELL[@]}"; do echo "$name: ${CELL[$name]}"; done | sort; exit 0
+fi
+for arg in "${@:-architecture}"; do  # every name known before the first run
+  for name in ${GROUP[$arg]:-$arg}; do
+    [ -n "${CELL[$name]:-}" ] || { echo "run.sh: unknown cell or group '$name' (try: list)" >&2; exit 2; }
+  done
+done
+[ -f "$COPY/.complete" ] || { $PY scripts/resize_camvid.py "$CAMVID" "$COPY" --size 96 128 && touch "$COPY/.complete"; }
+for arg in "${@:-architecture}"; do
+  for name in ${GROUP[$arg]:-$arg}; do cell "$name"; done
+done
