@@ -80,10 +80,11 @@ STUDIES = {
         "(first design, 10-frame videos: its instrument checks fail, so not decided)",
     ),
     # the paper's ablations on the bench (issue 28): its cells with one thing changed, paired by seed
-    **{f"camvid_ablations/{study}": "bash experiments/camvid_ablations/run.sh ../shared/camvid 1,2,3 "
+    **{f"camvid_ablations/{study}": f"bash experiments/camvid_ablations/run.sh ../shared/camvid {seeds} "
        f"{group}; bash experiments/camvid_ablations/aggregate.sh {study}"
-       for study, group in [("stt", "stt_off"), ("context", "architecture"), ("gcc", "gcc"),
-                            ("reference_distance", "distance"), ("methods", "methods")]},
+       for study, seeds, group in [("stt", "1,2,3", "stt_off"), ("context", "1,2,3", "architecture"),
+                                   ("gcc", "1,2,3", "gcc"), ("reference_distance", "1,2,3", "distance"),
+                                   ("methods", "1,2,3,4,5", "methods")]},
 }
 
 

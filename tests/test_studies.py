@@ -572,3 +572,21 @@ def test_aggregate_judges_by_the_study_of_another_config_when_asked(tmp_path, ca
     errors = capsys.readouterr().err.splitlines()
     assert errors[0].endswith("bare.yaml has no study: node") and "no experiment config" in errors[1]
     assert aggregate.read_study("study_gcc")["x"] == "model.gcc.k"  # by name, from conf/experiment/
+
+
+def test_missing_seeds_are_those_no_finished_run_holds(tmp_path, capsys):
+    """A lane resumes a cell: seeds finished in a run folder or listed (ok) in a committed
+    results.csv are done; a failed job, another cell's runs or a failed CSV row are not."""
+    import missing_seeds
+
+    runs = tmp_path / "outputs"
+    fake_job(runs / "stt_off_seeds_1_2", 0, ["seed=1", "model.stt.enabled=false"], 0.4)
+    fake_job(runs / "stt_off_seeds_1_2", 1, ["seed=2", "model.stt.enabled=false"])  # failed: no metrics.json
+    fake_job(runs / "qfce_seeds_3", 0, ["seed=3", "model.context=qfce"], 0.4)  # another cell
+    results = tmp_path / "results.csv"
+    results.write_text("seed,status,mIoU,folder\n4,ok,0.4,stt_off_seeds_4/0\n5,failed,,stt_off_seeds_5/0\n"
+                       "6,ok,0.4,stt_offset_seeds_6/0\n")
+    assert missing_seeds.main(["stt_off", "1,2,3,4,5,6", str(runs), str(results), str(tmp_path / "none.csv")]) == 0
+    assert capsys.readouterr().out.strip() == "2,3,5,6"
+    assert missing_seeds.main(["qfce", "3", str(runs)]) == 0 and capsys.readouterr().out.strip() == ""
+    assert missing_seeds.main(["qfce"]) == 2

@@ -44,24 +44,9 @@ declare -A GROUP=(
   [methods]="iterative fixmatch unimatch unimatch_v2"
 )
 
-missing_seeds() {  # missing_seeds CELL: the asked-for seeds that no finished run of the cell holds
-  $PY - "$1" "$SEEDS" "$OUT" <<'PY'
-import csv, glob, re, sys
-cell, seeds, out = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
-done = set()
-for metrics in glob.glob(f"{out}/{cell}_seeds_*/*/metrics.json"):
-    overrides = open(metrics.replace("metrics.json", ".hydra/overrides.yaml")).read()
-    done |= set(re.findall(r"^- seed=(\d+)$", overrides, re.M))
-for results in glob.glob("experiments/camvid_ablations/*/results.csv"):
-    done |= {row["seed"] for row in csv.DictReader(open(results))
-             if row["folder"].startswith(f"{cell}_seeds_") and row["status"] == "ok"}
-print(",".join(s for s in seeds if s not in done))
-PY
-}
-
 cell() {  # cell NAME: the cell's missing seeds, into outputs/camvid_ablations/<cell>_seeds_<seeds>
   local name=$1 seeds
-  seeds=$(missing_seeds "$name")
+  seeds=$($PY scripts/missing_seeds.py "$name" "$SEEDS" "$OUT" experiments/camvid_ablations/*/results.csv)
   if [ -z "$seeds" ]; then echo "$name: seeds $SEEDS done"; return; fi
   # shellcheck disable=SC2086  # the cell's overrides are words
   $PY src/train.py -m experiment=camvid_bench data.root=$COPY ${CELL[$name]} "seed=$seeds" \

@@ -9,14 +9,12 @@ PY=${PY:-.venv/bin/python}
 SEEDS=${1:-1,2,3,4,5}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-cell() {  # cell NAME OVERRIDES...: one setting, its seeds, into outputs/study_methods_causes/NAME_seeds_<seeds>
-  local name=$1; shift
-  local dir="outputs/study_methods_causes/${name}_seeds_${SEEDS//,/_}"
-  if [ "$(ls "$dir"/*/metrics.json 2>/dev/null | wc -l)" -ge "$(tr ',' '\n' <<< "$SEEDS" | wc -l)" ]; then
-    echo "$dir: done"; return
-  fi
-  $PY src/train.py -m experiment=study_methods "$@" "seed=$SEEDS" "hydra.sweep.dir=$dir" \
-    callbacks.rich_progress_bar=null
+cell() {  # cell NAME OVERRIDES...: the seeds no finished run holds, into outputs/study_methods_causes/NAME_seeds_<seeds>
+  local name=$1 seeds; shift
+  seeds=$($PY scripts/missing_seeds.py "$name" "$SEEDS" outputs/study_methods_causes experiments/study_methods/causes/results.csv)
+  if [ -z "$seeds" ]; then echo "$name: seeds $SEEDS done"; return; fi
+  $PY src/train.py -m experiment=study_methods "$@" "seed=$seeds" \
+    "hydra.sweep.dir=outputs/study_methods_causes/${name}_seeds_${seeds//,/_}" callbacks.rich_progress_bar=null
 }
 cell fixmatch_cutmix0 method=fixmatch method.cutmix_p=0                   # cause 2: CutMix cuts the shapes
 cell fixmatch_threshold09 method=fixmatch method.confidence_threshold=0.9  # cause 1: 0.95 leaves objects out
