@@ -82,7 +82,7 @@ STUDIES = {
     # the paper's ablations on the bench (issue 28): its cells with one thing changed, paired by seed
     **{f"camvid_ablations/{study}": f"bash experiments/camvid_ablations/run.sh ../shared/camvid {seeds} "
        f"{group}; bash experiments/camvid_ablations/aggregate.sh {study}"
-       for study, seeds, group in [("stt", "1,2,3", "stt_off"), ("context", "1,2,3", "architecture"),
+       for study, seeds, group in [("stt", "1,2,3,4,5", "stt_off"), ("context", "1,2,3,4,5", "architecture"),
                                    ("gcc", "1,2,3", "gcc"), ("reference_distance", "1,2,3", "distance"),
                                    ("methods", "1,2,3,4,5", "methods")]},
 }
