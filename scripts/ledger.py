@@ -65,7 +65,8 @@ STUDIES = {
     "study_methods": "python src/train.py -m experiment=study_methods",
     # why FixMatch loses there (issue 28): its CutMix and its threshold, one at a time
     "study_methods/causes": ("bash experiments/study_methods/run_causes.sh; python scripts/aggregate.py "
-                             "experiments/study_methods/results.csv outputs/study_methods_causes/*_seeds_* "
+                             "experiments/study_methods/results.csv experiments/study_methods/causes/results.csv "
+                             "outputs/study_methods_causes/*_seeds_* "
                              "study=experiments/study_methods/causes/study.yaml default.method.cutmix_p=default "
                              "default.method.confidence_threshold=default default.experiment=study_methods "
                              "default.callbacks.rich_progress_bar=null "
