@@ -89,7 +89,7 @@ def test_a_real_video_study_is_the_bench_with_one_thing_swept(study, tmp_path):
     cfg = compose_config("train", [f"experiment={study}"], tmp_path, return_hydra_config=True)
     values = {k: aggregate.sweep_values(str(v)) for k, v in OmegaConf.to_container(cfg.hydra.sweeper.params).items()}
     assert aggregate.read_study(study)["x"] in values
-    values["seed"] = values["seed"][:1]  # the seed changes nothing but the seeds
+    values["seed"] = values["seed"][:1]  # jobs that differ only in their seed compose alike
     for combo in itertools.product(*values.values()):
         overrides = dict(zip(values, combo))
         job = OmegaConf.to_container(compose_config(
