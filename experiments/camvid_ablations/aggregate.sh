@@ -34,11 +34,16 @@ for study in "${@:-stt context gcc reference_distance methods}"; do
     roots=()
     [ -z "${DEFAULTS[$name]}" ] || roots+=(experiments/camvid_bench/results.csv)
     [ -f "$HERE/$name/results.csv" ] && roots+=("$HERE/$name/results.csv")
+    cells=0
     for cell in ${CELLS[$name]}; do
-      for dir in outputs/camvid_ablations/"${cell}"_seeds_*; do [ -d "$dir" ] && roots+=("$dir"); done
+      found=0
+      for dir in outputs/camvid_ablations/"${cell}"_seeds_*; do [ -d "$dir" ] && roots+=("$dir") && found=1; done
+      cells=$((cells + found))
     done
-    if [ "${#roots[@]}" -le 1 ] && [ -n "${DEFAULTS[$name]}" ] || [ "${#roots[@]}" -eq 0 ]; then
-      echo "$name: no runs yet"; continue
+    # a study without the bench's cell needs two of its own: one cell alone is no comparison, and its
+    # results.csv would keep neither the swept key (one value) nor the run folders' names
+    if [ "${#roots[@]}" -le 1 ] || { [ -z "${DEFAULTS[$name]}" ] && [ ! -f "$HERE/$name/results.csv" ] && [ "$cells" -lt 2 ]; }; then
+      echo "$name: not enough runs yet"; continue
     fi
     # shellcheck disable=SC2086  # DEFAULTS holds words
     $PY scripts/aggregate.py "${roots[@]}" "study=camvid_study_$name" "${BENCH[@]}" ${DEFAULTS[$name]} out="$HERE/$name"
