@@ -10,13 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 HERE=experiments/camvid_ablations
-declare -A CELLS=(
-  [stt]="stt_off"
-  [context]="rfce_no_gcc qfce qfce_no_gcc"
-  [gcc]="gcc_k1_mse gcc_k5_mse gcc_k1_ema gcc_k3_ema gcc_k5_ema"
-  [reference_distance]="distance_1 distance_5 distance_10 distance_20 distance_29"
-  [methods]="iterative fixmatch unimatch unimatch_v2"
-)
+# shellcheck source=cells.sh
+source experiments/camvid_ablations/cells.sh   # STUDY: the cells of each study
 declare -A DEFAULTS=(  # the bench's value of each study's keys, for its own runs that do not set them
   [stt]="default.model.stt.enabled=true default.method=supervised where.method=supervised"
   [context]="default.model.context=rfce default.model.gcc.enabled=true default.method=supervised where.method=supervised"
@@ -30,12 +25,12 @@ BENCH=(default.model=ssltm default.backbone.pretrained=true default.data.labels=
 
 for study in "${@:-stt context gcc reference_distance methods}"; do
   for name in $study; do
-    [ -n "${CELLS[$name]:-}" ] || { echo "aggregate.sh: unknown study '$name' (${!CELLS[*]})" >&2; exit 2; }
+    [ -n "${STUDY[$name]:-}" ] || { echo "aggregate.sh: unknown study '$name' (${!STUDY[*]})" >&2; exit 2; }
     roots=()
     [ -z "${DEFAULTS[$name]}" ] || roots+=(experiments/camvid_bench/results.csv)
     [ -f "$HERE/$name/results.csv" ] && roots+=("$HERE/$name/results.csv")
     cells=0
-    for cell in ${CELLS[$name]}; do
+    for cell in ${STUDY[$name]}; do
       found=0
       for dir in outputs/camvid_ablations/"${cell}"_seeds_*; do [ -d "$dir" ] && roots+=("$dir") && found=1; done
       cells=$((cells + found))

@@ -19,29 +19,13 @@ OUT=outputs/camvid_ablations
 PY=${PY:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-declare -A CELL=(
-  [stt_off]="model.stt.enabled=false"
-  [rfce_no_gcc]="model.gcc.enabled=false"
-  [qfce]="model.context=qfce"
-  [qfce_no_gcc]="model.context=qfce model.gcc.enabled=false"
-  [gcc_k1_mse]="model.gcc.k=1"
-  [gcc_k5_mse]="model.gcc.k=5"
-  [gcc_k1_ema]="model.gcc.k=1 model.gcc.update=ema"
-  [gcc_k3_ema]="model.gcc.update=ema"
-  [gcc_k5_ema]="model.gcc.k=5 model.gcc.update=ema"
-  [iterative]="method=iterative"
-  [fixmatch]="method=fixmatch"
-  [unimatch]="method=unimatch"
-  [unimatch_v2]="method=unimatch_v2"
-)
-for d in 1 5 10 20 29; do  # the reference distance, the same in training and evaluation
-  CELL[distance_$d]="data.clip.min_distance=$d data.clip.max_distance=$d data.clip.eval_distance=$d"
-done
+# shellcheck source=cells.sh
+source experiments/camvid_ablations/cells.sh   # CELL (overrides by cell) and STUDY (cells by study)
 declare -A GROUP=(
-  [architecture]="stt_off rfce_no_gcc qfce qfce_no_gcc"
-  [gcc]="gcc_k1_mse gcc_k5_mse gcc_k1_ema gcc_k3_ema gcc_k5_ema"
-  [distance]="distance_1 distance_5 distance_10 distance_20 distance_29"
-  [methods]="iterative fixmatch unimatch unimatch_v2"
+  [architecture]="${STUDY[stt]} ${STUDY[context]}"
+  [gcc]="${STUDY[gcc]}"
+  [distance]="${STUDY[reference_distance]}"
+  [methods]="${STUDY[methods]}"
 )
 
 cell() {  # cell NAME: the cell's missing seeds, into outputs/camvid_ablations/<cell>_seeds_<seeds>
