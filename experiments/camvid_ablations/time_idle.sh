@@ -6,7 +6,8 @@
 #   bash experiments/camvid_ablations/time_idle.sh [camvid folder] [seeds]     (default seed 1)
 # Writes experiments/camvid_ablations/methods/idle_timing.csv: one row a run (method, seed, the
 # machine's cores and torch threads, wall time of training + pseudo-labelling + evaluation, bytes
-# written, mIoU). Cost on the 2-core CPU: about 10 min (Mean Teacher) + 15 min (iterative) a seed.
+# written, mIoU). Cost on the 2-core CPU, guessed from the lane runs (one thread, beside a second
+# lane: Mean Teacher 14.5 min, iterative 19-26): roughly 25-35 min a seed for the two.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CAMVID=${1:-../shared/camvid}
